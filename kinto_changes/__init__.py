@@ -1,0 +1,44 @@
+from importlib.metadata import version
+
+from kinto.core import metrics
+from kinto.core.events import ResourceChanged
+from pyramid.config import Configurator
+
+from . import settings as changes_settings
+from .entries import cursor_lock_for
+from .listener import on_resource_changed
+from .migration import CatchUp
+from .views import add_list_services
+
+
+__version__ = version("kinto-changes")
+
+
+def includeme(config: Configurator) -> None:
+    """Track the records timestamps of the monitored collections.
+
+    Validates the settings (a bad value stops the server), serves the
+    read-only list, exposes the ``changes`` capability, subscribes the
+    listener to ``ResourceChanged`` (unless Kinto already did, through
+    ``kinto.event_listeners``) and registers the catch-up of ``kinto migrate``.
+    """
+    registry = config.registry
+    registry.changes = settings = changes_settings.load(config.get_settings())
+    registry.changes_cursor_lock = cursor_lock_for(registry.storage)
+
+    config.add_api_capability(
+        "changes",
+        description="Track modifications of records in Kinto and store "
+        "the collection timestamps into a specific collection.",
+        url="https://github.com/Kinto/kinto-changes",
+        version=__version__,
+        collections=list(settings.collections),
+    )
+    add_list_services(config)
+
+    if not getattr(registry, "changes_listener_subscribed", False):
+        listener = metrics.listener_with_timer(config, "plugins.changes", on_resource_changed)
+        config.add_subscriber(
+            listener, ResourceChanged, for_resources=("bucket", "collection", "record")
+        )
+    config.add_migration(CatchUp(registry))

@@ -1,0 +1,94 @@
+"""Follow ``ResourceChanged`` events and update the list entries.
+
+The listener only notes which monitored collections a transaction touched.
+The entries are written in a before-commit hook, once per transaction, after
+every other ``ResourceChanged`` subscriber ran: there the cursor lock is taken
+as late as possible and the records timestamps read after it (see
+:mod:`kinto_changes.entries`). If the request fails, the transaction aborts,
+the hook never runs, and the list is left as it was.
+"""
+
+import transaction
+from kinto.core.events import ACTIONS, ResourceChanged
+from kinto.core.listeners import ListenerBase
+from pyramid.config import Configurator
+from pyramid.exceptions import ConfigurationError
+from pyramid.settings import aslist
+
+from . import settings as changes_settings
+from .entries import Change, EntryWriter
+
+
+class PendingChanges:
+    """The changes one transaction made, written when it commits."""
+
+    def __init__(self) -> None:
+        self.changes: list[Change] = []
+        self.deleted_buckets: list[str] = []
+
+    def write(self, registry) -> None:
+        writer = EntryWriter(registry.storage, registry.changes_cursor_lock, registry.changes)
+        writer.write(self.changes, self.deleted_buckets)
+
+
+def pending_changes(request) -> PendingChanges:
+    """The pending changes of the current transaction, hooked on its commit."""
+    current = transaction.get()
+    try:
+        return current.data(PendingChanges)
+    except KeyError:
+        pending = PendingChanges()
+        current.set_data(PendingChanges, pending)
+        current.addBeforeCommitHook(pending.write, args=(request.registry,))
+        return pending
+
+
+def on_resource_changed(event: ResourceChanged) -> None:
+    """Note the monitored collections that this event touches."""
+    payload = event.payload
+    settings = event.request.registry.changes
+    resource_name = payload["resource_name"]
+    action = ACTIONS(payload["action"])
+    pending = pending_changes(event.request)
+
+    if resource_name == "record":
+        candidates = [Change(payload["bucket_id"], payload["collection_id"])]
+    elif resource_name == "collection" and action != ACTIONS.UPDATE:
+        deleted = action == ACTIONS.DELETE
+        candidates = [
+            Change(payload["bucket_id"], impacted["new"]["id"], maybe_deleted=deleted)
+            for impacted in event.impacted_objects
+        ]
+    elif resource_name == "bucket" and action == ACTIONS.DELETE:
+        pending.deleted_buckets.extend(i["new"]["id"] for i in event.impacted_objects)
+        candidates = []
+    else:
+        candidates = []
+
+    pending.changes.extend(
+        c for c in candidates if settings.is_monitored(c.bucket_id, c.collection_id)
+    )
+
+
+class ChangesListener(ListenerBase):
+    """The listener of the original configuration (``kinto.event_listeners``)."""
+
+    def __call__(self, event: ResourceChanged) -> None:
+        on_resource_changed(event)
+
+
+def load_from_config(config: Configurator, prefix: str = "") -> ChangesListener:
+    """Entry point of ``kinto.event_listeners.changes.use = kinto_changes.listener``.
+
+    Kinto subscribes the returned listener itself; ``includeme`` then does not
+    subscribe a second one, so each change is recorded once.
+    """
+    settings = config.get_settings()
+    if "kinto_changes" not in aslist(settings.get("includes", "")):
+        raise ConfigurationError(
+            f"{prefix}use = kinto_changes.listener also needs "
+            "'kinto_changes' in kinto.includes (it serves the list)."
+        )
+    changes_settings.load(settings)  # Fail early, naming the bad key.
+    config.registry.changes_listener_subscribed = True
+    return ChangesListener()

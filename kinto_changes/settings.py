@@ -1,0 +1,191 @@
+"""Read and validate the plugin settings, once, at startup.
+
+Every setting can be spelled ``kinto.changes.<key>`` (short spelling) or
+``kinto.event_listeners.changes.<key>`` (the original listener spelling).
+Kinto stores them without the ``kinto.`` prefix, and only applies environment
+overrides to keys present in the ini file, so the environment is read here too.
+"""
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pyramid.exceptions import ConfigurationError
+from pyramid.settings import aslist
+
+
+SHORT_PREFIX = "changes."
+LISTENER_PREFIX = "event_listeners.changes."
+
+# Kinto's own id format for buckets and collections (``NameGenerator``).
+ID_PATTERN = r"[a-zA-Z0-9][a-zA-Z0-9_-]*"
+URI_PATTERN = re.compile(rf"^/buckets/({ID_PATTERN})(?:/collections/({ID_PATTERN}))?$")
+ID_REGEXP = re.compile(rf"^{ID_PATTERN}$")
+
+DEFAULT_SINCE_MAX_AGE_DAYS = 21
+DEFAULT_REDIRECT_TTL_SECONDS = 86400
+
+
+@dataclass(frozen=True)
+class ChangesSettings:
+    """The plugin settings, typed and validated."""
+
+    collections: tuple[str, ...] = ()
+    excluded_collections: tuple[str, ...] = ()
+    principals: tuple[str, ...] = ("system.Everyone",)
+    bucket: str = "monitor"
+    collection: str = "changes"
+    http_host: str = ""
+    since_max_age_days: int = DEFAULT_SINCE_MAX_AGE_DAYS
+    since_max_age_redirect_ttl_seconds: int = DEFAULT_REDIRECT_TTL_SECONDS
+    cache_expires_seconds: int | None = None
+    cache_maximum_expires_seconds: int | None = None
+
+    @property
+    def monitors_everything(self) -> bool:
+        return not self.collections
+
+    @property
+    def list_uri(self) -> str:
+        return f"/buckets/{self.bucket}/collections/{self.collection}"
+
+    def is_monitored(self, bucket_id: str, collection_id: str) -> bool:
+        """Whether changes of this collection are listed."""
+        if (bucket_id, collection_id) == (self.bucket, self.collection):
+            return False
+        scopes = uri_scopes(bucket_id, collection_id)
+        if any(uri in self.excluded_collections for uri in scopes):
+            return False
+        return self.monitors_everything or any(uri in self.collections for uri in scopes)
+
+
+def uri_scopes(bucket_id: str, collection_id: str) -> tuple[str, str]:
+    """The bucket URI and the collection URI that select a collection."""
+    bucket_uri = f"/buckets/{bucket_id}"
+    return bucket_uri, f"{bucket_uri}/collections/{collection_id}"
+
+
+def load(settings: Mapping, environ: Mapping | None = None) -> ChangesSettings:
+    """Build the plugin settings from Kinto's (unprefixed) settings.
+
+    :raises ConfigurationError: naming the key and the value when a value is
+        malformed or when two spellings disagree.
+    """
+    reader = _Reader(settings, os.environ if environ is None else environ)
+    _check_listener_filters(reader)
+
+    bucket = _identifier(*reader.get("bucket", default="monitor"))
+    collection = _identifier(*reader.get("collection", default="changes"))
+    cache_prefix = f"{bucket}.{collection}.record_cache_"
+    return ChangesSettings(
+        collections=_uris(*reader.get("collections", aliases=("resources",))),
+        excluded_collections=_uris(*reader.get("excluded_collections")),
+        principals=_principals(*reader.get("principals", default="system.Everyone")),
+        bucket=bucket,
+        collection=collection,
+        http_host=str(reader.get("http_host", default=settings.get("http_host") or "")[1]),
+        since_max_age_days=_integer(
+            *reader.get("since_max_age_days", default=DEFAULT_SINCE_MAX_AGE_DAYS), minimum=-1
+        ),
+        since_max_age_redirect_ttl_seconds=_integer(
+            *reader.get("since_max_age_redirect_ttl_seconds", default=DEFAULT_REDIRECT_TTL_SECONDS)
+        ),
+        cache_expires_seconds=_optional_integer(
+            *reader.get_plain(f"{cache_prefix}expires_seconds")
+        ),
+        cache_maximum_expires_seconds=_optional_integer(
+            *reader.get_plain(f"{cache_prefix}maximum_expires_seconds")
+        ),
+    )
+
+
+class _Reader:
+    """Look a setting up under every spelling, environment first."""
+
+    def __init__(self, settings: Mapping, environ: Mapping) -> None:
+        self.settings = settings
+        self.environ = environ
+
+    def get(self, name: str, default=None, aliases: tuple[str, ...] = ()) -> tuple[str, object]:
+        keys = [SHORT_PREFIX + n for n in (name, *aliases)] + [LISTENER_PREFIX + name]
+        return self._first_agreeing(keys, default)
+
+    def get_plain(self, key: str) -> tuple[str, object]:
+        return self._first_agreeing([key], None)
+
+    def _first_agreeing(self, keys: list[str], default) -> tuple[str, object]:
+        from_env = {}
+        for key in keys:
+            for env_name in env_names(key):
+                if env_name in self.environ:
+                    from_env[env_name] = self.environ[env_name]
+        found = from_env or {k: self.settings[k] for k in keys if k in self.settings}
+        if not found:
+            return keys[0], default
+        distinct = {_normalized(v) for v in found.values()}
+        if len(distinct) > 1:
+            listed = ", ".join(f"{k}={v!r}" for k, v in found.items())
+            raise ConfigurationError(f"Conflicting values for the same setting: {listed}")
+        return next(iter(found.items()))
+
+
+def env_names(key: str) -> list[str]:
+    """Environment variables that override a setting, as Kinto names them."""
+    name = key.replace(".", "_").replace("-", "_").upper()
+    return [name, f"KINTO_{name}"]
+
+
+def _normalized(value: object) -> str:
+    return " ".join(aslist(str(value)))
+
+
+def _check_listener_filters(reader: _Reader) -> None:
+    # Under the listener spelling, Kinto reads ``resources`` as resource names.
+    key = LISTENER_PREFIX + "resources"
+    _, value = reader._first_agreeing([key], "")
+    uris = [v for v in aslist(str(value)) if v.startswith("/")]
+    if uris:
+        raise ConfigurationError(
+            f"{key}={value!r}: Kinto reads this key as resource names (e.g. 'record'). "
+            f"List bucket and collection URIs in {LISTENER_PREFIX}collections instead."
+        )
+
+
+def _uris(key: str, value: object) -> tuple[str, ...]:
+    uris = aslist(str(value or ""))
+    for uri in uris:
+        if not URI_PATTERN.match(uri):
+            raise ConfigurationError(
+                f"{key}: {uri!r} is not a bucket URI (/buckets/<bid>) "
+                "nor a collection URI (/buckets/<bid>/collections/<cid>)"
+            )
+    return tuple(dict.fromkeys(uris))
+
+
+def _identifier(key: str, value: object) -> str:
+    value = str(value)
+    if not ID_REGEXP.match(value):
+        raise ConfigurationError(f"{key}: {value!r} is not a valid bucket or collection id")
+    return value
+
+
+def _principals(key: str, value: object) -> tuple[str, ...]:
+    principals = tuple(aslist(str(value or "")))
+    if not principals:
+        raise ConfigurationError(f"{key}: at least one principal is required")
+    return principals
+
+
+def _integer(key: str, value: object, minimum: int = 0) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ConfigurationError(f"{key}: {value!r} is not an integer") from None
+    if number < minimum:
+        raise ConfigurationError(f"{key}: {value!r} must be at least {minimum}")
+    return number
+
+
+def _optional_integer(key: str, value: object) -> int | None:
+    return None if value is None else _integer(key, value)

@@ -1,0 +1,178 @@
+"""The read-only list of collection timestamps.
+
+It is a Kinto resource whose model reads the entries written by
+:mod:`kinto_changes.listener`, so it speaks Kinto's whole list protocol
+(ETag, 304, ``_since``/``_before`` with tombstones, ``_sort``, ``_limit`` and
+``Next-Page``, ``_fields``, filters, ``HEAD``). Timestamps, ``_since``,
+``_before`` and the default order use the entries' cursor; each entry's
+``last_modified`` is its collection's exact records timestamp.
+"""
+
+import colander
+from kinto.core import Service, resource
+from kinto.core.authorization import RouteFactory
+from kinto.core.errors import ERRORS, http_error
+from kinto.core.events import ACTIONS
+from kinto.core.resource.model import Model
+from kinto.core.resource.viewset import ViewSet
+from kinto.core.storage import Filter
+from kinto.core.utils import COMPARISON
+from pyramid.config import Configurator
+from pyramid.httpexceptions import HTTPMethodNotAllowed
+from pyramid.security import NO_PERMISSION_REQUIRED
+
+from .entries import HIDDEN_FIELDS, PARENT_ID, RECORDS_TIMESTAMP, RESOURCE_NAME, SCOPES, URI
+from .settings import ChangesSettings
+
+
+class ChangesSchema(resource.ResourceSchema):
+    bucket = colander.SchemaNode(colander.String())
+    collection = colander.SchemaNode(colander.String())
+    host = colander.SchemaNode(colander.String())
+
+    class Options:
+        preserve_unknown = False
+
+
+def visibility_filters(settings: ChangesSettings, include_deleted: bool) -> list[Filter]:
+    """The entries a reader may see under the current settings.
+
+    Applied when reading, so that a collection leaving the monitored set
+    disappears at once.
+    """
+    excluded = [u for u in settings.excluded_collections if "/collections/" in u]
+    excluded_buckets = [u.split("/")[2] for u in settings.excluded_collections if u not in excluded]
+    filters = [
+        Filter("host", settings.http_host, COMPARISON.EQ),
+        Filter(URI, [*excluded, settings.list_uri], COMPARISON.EXCLUDE),
+    ]
+    if excluded_buckets:
+        filters.append(Filter("bucket", excluded_buckets, COMPARISON.EXCLUDE))
+    if settings.collections:
+        filters.append(Filter(SCOPES, list(settings.collections), COMPARISON.CONTAINS_ANY))
+    if not include_deleted:
+        filters.append(Filter("deleted", True, COMPARISON.NOT))
+    return filters
+
+
+class ChangesModel(Model):
+    """Read the entries; the resource timestamp is the newest cursor."""
+
+    def __init__(self, request) -> None:
+        registry = request.registry
+        super().__init__(registry.storage, registry.permission, resource_name=RESOURCE_NAME)
+        self.settings = registry.changes
+        self.cursor_lock = registry.changes_cursor_lock
+
+    def timestamp(self, parent_id=None) -> int:
+        return self.cursor_lock.newest_cursor(self.storage)
+
+    def get_objects(self, filters=None, include_deleted=False, **kwargs) -> list[dict]:
+        # Kinto's memory backend lets a ``has_`` filter override the filters
+        # before it: ours come last.
+        filters = [*(filters or []), *visibility_filters(self.settings, include_deleted)]
+        kwargs.pop("parent_id", None)
+        return super().get_objects(filters=filters, parent_id=PARENT_ID, **kwargs)
+
+    def count_objects(self, filters=None, parent_id=None) -> int:
+        filters = [*(filters or []), *visibility_filters(self.settings, False)]
+        return super().count_objects(filters=filters, parent_id=PARENT_ID)
+
+
+class Changes(resource.Resource):
+    """``GET|HEAD /buckets/{bucket}/collections/{collection}/records``."""
+
+    schema = ChangesSchema
+
+    def __init__(self, request, context=None) -> None:
+        self.model = ChangesModel(request)
+        super().__init__(request, context)
+
+    def get_parent_id(self, request) -> str:
+        return PARENT_ID
+
+    def postprocess(self, result, action=ACTIONS.READ, old=None) -> dict:
+        # Unlike Kinto's resources, no ``ResourceRead`` event for the list.
+        return {"data": [public_entry(entry) for entry in result]}
+
+    def _extract_partial_fields(self) -> list | None:
+        fields = super()._extract_partial_fields()
+        return fields and [*fields, RECORDS_TIMESTAMP]
+
+    def _add_cache_header(self, response) -> None:
+        settings = self.request.registry.changes
+        expires = settings.cache_expires_seconds
+        if "_expected" in self.request.GET and settings.cache_maximum_expires_seconds is not None:
+            expires = settings.cache_maximum_expires_seconds
+        if expires is not None and self.request.prefixed_userid is None:
+            response.cache_expires(seconds=expires)
+        else:
+            response.cache_control.no_cache = True
+            response.cache_control.no_store = True
+
+
+def public_entry(entry: dict) -> dict:
+    """An entry as clients see it: ``last_modified`` is the records timestamp."""
+    public = {k: v for k, v in entry.items() if k not in HIDDEN_FIELDS}
+    if RECORDS_TIMESTAMP in entry:
+        public["last_modified"] = entry[RECORDS_TIMESTAMP]
+    return public
+
+
+class ChangesRouteFactory(RouteFactory):
+    """Readable by the configured ``principals``, whatever the permission backend says."""
+
+    def __init__(self, request) -> None:
+        super().__init__(request)
+        self.allowed_principals = set(request.registry.changes.principals)
+
+    def check_permission(self, principals, bound_perms) -> bool:
+        return bool(self.allowed_principals.intersection(principals))
+
+    def fetch_shared_objects(self, perm, principals, get_bound_permissions) -> list:
+        # Nothing in the list is shared object by object.
+        return []
+
+
+def entry_not_allowed(request):
+    """Entries are only read through the list."""
+    raise http_error(
+        HTTPMethodNotAllowed(),
+        errno=ERRORS.METHOD_NOT_ALLOWED,
+        message="Entries of the changes list can only be read through the list.",
+    )
+
+
+def add_list_services(config: Configurator) -> None:
+    """Serve the list at ``/buckets/{bucket}/collections/{collection}/records``.
+
+    The path comes from the settings, so the resource is registered here
+    rather than with ``@resource.register`` (which fixes it at import time).
+    """
+    path = f"{config.registry.changes.list_uri}/records"
+    viewset = ViewSet(
+        name="changes",
+        plural_path=path,
+        object_path=None,
+        factory=ChangesRouteFactory,
+        default_arguments={"tags": ["Changes"], **ViewSet.default_arguments},
+    )
+    plural = Service(
+        "changes-plural", path, description="Timestamps of the monitored collections",
+        factory=ChangesRouteFactory,
+    )
+    plural.viewset, plural.resource, plural.type = viewset, Changes, "plural"
+    plural.plural_path, plural.object_path = path, None
+    for method in ("HEAD", "GET"):
+        arguments = viewset.plural_arguments(Changes, method)
+        arguments["operation_id"] = f"{method.lower()}_changes"
+        plural.add_view(method, viewset.get_view("plural", method), klass=Changes, **arguments)
+    config.add_cornice_service(plural)
+
+    entry = Service("changes-entry", f"{path}/{{id}}", description="Not served: use the list")
+    entry.add_view(
+        "GET", entry_not_allowed, permission=NO_PERMISSION_REQUIRED, tags=["Changes"],
+        operation_id="get_changes_entry",
+        response_schemas={"405": resource.schema.ErrorResponseSchema(description="Always")},
+    )
+    config.add_cornice_service(entry)
