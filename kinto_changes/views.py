@@ -41,7 +41,9 @@ def visibility_filters(settings: ChangesSettings, include_deleted: bool) -> list
     disappears at once.
     """
     excluded = [u for u in settings.excluded_collections if "/collections/" in u]
-    excluded_buckets = [u.split("/")[2] for u in settings.excluded_collections if u not in excluded]
+    excluded_buckets = [
+        u.split("/")[2] for u in settings.excluded_collections if u not in excluded
+    ]
     filters = [
         Filter("host", settings.http_host, COMPARISON.EQ),
         Filter(URI, [*excluded, settings.list_uri], COMPARISON.EXCLUDE),
@@ -158,7 +160,9 @@ def add_list_services(config: Configurator) -> None:
         default_arguments={"tags": ["Changes"], **ViewSet.default_arguments},
     )
     plural = Service(
-        "changes-plural", path, description="Timestamps of the monitored collections",
+        "changes-plural",
+        path,
+        description="Timestamps of the monitored collections",
         factory=ChangesRouteFactory,
     )
     plural.viewset, plural.resource, plural.type = viewset, Changes, "plural"
@@ -171,7 +175,10 @@ def add_list_services(config: Configurator) -> None:
 
     entry = Service("changes-entry", f"{path}/{{id}}", description="Not served: use the list")
     entry.add_view(
-        "GET", entry_not_allowed, permission=NO_PERMISSION_REQUIRED, tags=["Changes"],
+        "GET",
+        entry_not_allowed,
+        permission=NO_PERMISSION_REQUIRED,
+        tags=["Changes"],
         operation_id="get_changes_entry",
         response_schemas={"405": resource.schema.ErrorResponseSchema(description="Always")},
     )
