@@ -65,9 +65,21 @@ def on_resource_changed(event: ResourceChanged) -> None:
     else:
         candidates = []
 
-    pending.changes.extend(
-        c for c in candidates if settings.is_monitored(c.bucket_id, c.collection_id)
-    )
+    monitored = [c for c in candidates if settings.is_monitored(c.bucket_id, c.collection_id)]
+    if resource_name == "collection" and action == ACTIONS.CREATE:
+        initialize_records_timestamps(event.request.registry.storage, monitored)
+    pending.changes.extend(monitored)
+
+
+def initialize_records_timestamps(storage, created: list[Change]) -> None:
+    """Give new collections their records timestamp now, at creation.
+
+    Read-only replicas can then serve them at once, and the timestamp
+    precedes the cursor taken at commit (so both are equal).
+    """
+    for change in created:
+        uri = f"/buckets/{change.bucket_id}/collections/{change.collection_id}"
+        storage.resource_timestamp(resource_name="record", parent_id=uri)
 
 
 class ChangesListener(ListenerBase):

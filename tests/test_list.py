@@ -1,17 +1,200 @@
-"""The list, as a polling client sees it."""
+"""The list speaks Kinto's list protocol, as a polling client sees it."""
 
-from .support import ALICE, BaseWebTest
+from urllib.parse import urlsplit
+
+from kinto.core.utils import msec_time
+
+from .support import ALICE, LIST_URL, BaseWebTest
 
 
-class TestDefaultSettings(BaseWebTest):
-    def test_collection_is_listed_with_its_records_timestamp(self):
+class ListTest(BaseWebTest):
+    def fill(self, count: int = 5, bucket: str = "b") -> None:
+        for i in range(count):
+            self.create_collection(bucket, f"c{i}")
+
+
+class TestProtocol(ListTest):
+    def test_entry_shape_and_ids_match_the_original_plugin(self):
         self.create_collection("blocklists", "certificates")
-        self.create_record("blocklists", "certificates", name="a")
-        entry = self.entries()[("blocklists", "certificates")]
-        assert entry["last_modified"] == self.records_etag("blocklists", "certificates")
-        assert entry["host"] == ""
+        (entry,) = self.get_list().json["data"]
+        assert set(entry) == {"id", "last_modified", "bucket", "collection", "host"}
+        # uuid(md5("" + "/buckets/blocklists/collections/certificates")), computed apart.
+        assert entry["id"] == "51a9f5b0-a029-3a6d-dc76-c4497fea7d51"
 
-    def test_cursor_case_batch_then_single_write(self):
+    def test_etag_and_last_modified_headers(self):
+        self.fill(2)
+        response = self.get_list()
+        newest = max(e["last_modified"] for e in response.json["data"])
+        assert response.headers["ETag"] == f'"{newest}"'
+        assert "Last-Modified" in response.headers
+
+    def test_if_none_match_gives_304(self):
+        self.fill(2)
+        etag = self.get_list().headers["ETag"]
+        response = self.app.get(LIST_URL, headers={"If-None-Match": etag}, status=304)
+        assert response.headers["ETag"] == etag
+
+    def test_if_none_match_is_stale_after_a_change(self):
+        self.fill(2)
+        etag = self.get_list().headers["ETag"]
+        self.create_record("b", "c0", x=1)
+        self.app.get(LIST_URL, headers={"If-None-Match": etag}, status=200)
+
+    def test_if_none_match_star_gives_412(self):
+        self.fill(1)
+        response = self.app.get(LIST_URL, headers={"If-None-Match": "*"}, status=412)
+        assert response.json["errno"] == 114
+
+    def test_since_and_before(self):
+        self.fill(3)
+        first, second, third = sorted(e["last_modified"] for e in self.get_list().json["data"])
+        assert {e["collection"] for e in self.get_list(f"_since={first}").json["data"]} == {
+            "c1",
+            "c2",
+        }
+        assert [e["collection"] for e in self.get_list(f"_before={second}").json["data"]] == ["c0"]
+        assert self.get_list(f"_since={third}").json["data"] == []
+
+    def test_default_order_is_newest_first(self):
+        self.fill(4)
+        collections = [e["collection"] for e in self.get_list().json["data"]]
+        assert collections == ["c3", "c2", "c1", "c0"]
+
+    def test_sort_by_field(self):
+        self.fill(3)
+        collections = [e["collection"] for e in self.get_list("_sort=collection").json["data"]]
+        assert collections == ["c0", "c1", "c2"]
+
+    def test_unknown_sort_field_is_400(self):
+        response = self.get_list("_sort=nope", status=400)
+        assert response.json["errno"] == 107
+
+    def test_partial_fields_keep_the_records_timestamp(self):
+        self.fill(1)
+        self.create_record("b", "c0", x=1)
+        (entry,) = self.get_list("_fields=bucket").json["data"]
+        assert set(entry) == {"id", "last_modified", "bucket"}
+        assert entry["last_modified"] == self.records_etag("b", "c0")
+
+    def test_field_filters(self):
+        self.fill(2, bucket="a")
+        self.fill(2, bucket="b")
+        assert {e["bucket"] for e in self.get_list("bucket=a").json["data"]} == {"a"}
+        assert len(self.get_list("in_bucket=a,b&collection=c1").json["data"]) == 2
+        assert len(self.get_list("has_host=true").json["data"]) == 4
+        assert self.get_list("has_bucket=false").json["data"] == []
+
+    def test_unknown_filter_field_is_400(self):
+        response = self.get_list("_uri=x&owner=me", status=400)
+        assert "owner" in response.json["message"]
+
+    def test_head_counts_entries(self):
+        self.fill(3)
+        response = self.app.head(LIST_URL)
+        assert response.headers["Total-Objects"] == "3"
+        assert response.body == b""
+
+    def test_writes_are_405_in_kinto_format(self):
+        for method in ("post_json", "put_json", "patch_json", "delete"):
+            call = getattr(self.app, method)
+            args = (LIST_URL, {"data": {}}) if method.endswith("json") else (LIST_URL,)
+            response = call(*args, headers=ALICE, status=405)
+            assert response.json["errno"] == 115
+
+    def test_entry_urls_are_answered_by_the_plugin(self):
+        self.fill(1)
+        (entry,) = self.get_list().json["data"]
+        url = f"{LIST_URL}/{entry['id']}"
+        for method in ("get", "put_json", "patch_json", "delete"):
+            call = getattr(self.app, method)
+            args = (url, {"data": {}}) if method.endswith("json") else (url,)
+            assert call(*args, headers=ALICE, status=405).json["errno"] == 115
+
+
+class TestPagination(ListTest):
+    @classmethod
+    def get_app_settings(cls, backend):
+        return {**super().get_app_settings(backend), "paginate_by": 3}
+
+    def pages(self, params: str) -> list[dict]:
+        url, entries = f"{LIST_URL}?{params}", []
+        while url:
+            response = self.app.get(url)
+            entries += response.json["data"]
+            next_page = response.headers.get("Next-Page")
+            url = next_page and next_page.split("/v1", 1)[1]
+        return entries
+
+    def test_every_entry_exactly_once_by_default(self):
+        self.fill(8)
+        entries = self.pages("_limit=3")
+        assert sorted(e["collection"] for e in entries) == [f"c{i}" for i in range(8)]
+
+    def test_ties_are_paginated_exactly_once(self):
+        self.fill(4, bucket="a")
+        self.fill(4, bucket="b")
+        entries = self.pages("_sort=bucket&_limit=3")
+        keys = [(e["bucket"], e["collection"]) for e in entries]
+        assert len(keys) == len(set(keys)) == 8
+        assert [b for b, _ in keys] == ["a"] * 4 + ["b"] * 4
+
+    def test_next_page_keeps_the_filters(self):
+        self.fill(5, bucket="a")
+        self.fill(2, bucket="b")
+        next_page = self.get_list("bucket=a&_limit=2").headers["Next-Page"]
+        assert "bucket=a" in urlsplit(next_page).query
+        assert {e["bucket"] for e in self.pages("bucket=a&_limit=2")} == {"a"}
+
+
+class TestTimestampsAndCursor(ListTest):
+    def test_entry_follows_every_kind_of_write(self):
+        self.create_collection("b", "c")
+        entry = lambda: self.entries()[("b", "c")]["last_modified"]  # noqa: E731
+        assert entry() == self.records_etag("b", "c")
+        record = self.create_record("b", "c", x=1)
+        assert entry() == self.records_etag("b", "c")
+        url = f"/buckets/b/collections/c/records/{record['id']}"
+        self.app.put_json(url, {"data": {"x": 2}}, headers=ALICE)
+        assert entry() == self.records_etag("b", "c")
+        self.app.patch_json(url, {"data": {"x": 3}}, headers=ALICE)
+        assert entry() == self.records_etag("b", "c")
+        self.app.delete(url, headers=ALICE)
+        assert entry() == self.records_etag("b", "c")
+        self.create_record("b", "c", x=4)
+        self.app.delete("/buckets/b/collections/c/records", headers=ALICE)
+        assert entry() == self.records_etag("b", "c")
+
+    def test_metadata_changes_do_not_move_the_entry(self):
+        self.create_collection("b", "c")
+        before = self.entries()[("b", "c")]
+        etag = self.list_etag()
+        self.app.patch_json("/buckets/b/collections/c", {"data": {"title": "x"}}, headers=ALICE)
+        self.app.patch_json("/buckets/b", {"data": {"title": "y"}}, headers=ALICE)
+        assert self.entries()[("b", "c")] == before
+        assert self.list_etag() == etag
+
+    def test_two_collections_with_the_same_timestamp(self):
+        self.create_collection("b", "one")
+        self.create_collection("b", "two")
+        forced = msec_time() + 5000
+        self.create_record("b", "one", last_modified=forced)
+        self.create_record("b", "two", last_modified=forced)
+        entries = self.entries()
+        assert self.records_etag("b", "one") == self.records_etag("b", "two") == forced
+        assert entries[("b", "one")]["last_modified"] == forced
+        assert entries[("b", "two")]["last_modified"] == forced
+
+    def test_forged_future_timestamp_does_not_hide_later_changes(self):
+        self.create_collection("b", "forged")
+        self.create_collection("b", "later")
+        self.create_record("b", "forged", last_modified=msec_time() + 3600 * 1000)
+        etag = self.list_etag()
+        assert etag < msec_time() + 1000  # The cursor is never far in the future.
+        self.create_record("b", "later", x=1)
+        seen = self.entries(f"_since={etag}")
+        assert seen[("b", "later")]["last_modified"] == self.records_etag("b", "later")
+
+    def test_batch_into_one_collection_then_a_write_into_another(self):
         self.create_collection("b", "a")
         self.create_collection("b", "bee")
         etag = self.list_etag()
@@ -24,5 +207,91 @@ class TestDefaultSettings(BaseWebTest):
         seen = self.entries(f"_since={etag}")
         assert seen[("b", "a")]["last_modified"] == self.records_etag("b", "a")
         assert seen[("b", "bee")]["last_modified"] == self.records_etag("b", "bee")
-        etag2 = self.list_etag()
-        assert etag2 > etag
+        # The poller's next cursor is past both.
+        assert self.entries(f"_since={self.list_etag()}") == {}
+
+    def test_batch_into_several_collections(self):
+        for cid in ("x", "y", "z"):
+            self.create_collection("b", cid)
+        requests = [
+            {"method": "POST", "path": f"/buckets/b/collections/{cid}/records", "body": {}}
+            for cid in ("x", "y", "z", "x")
+        ]
+        self.app.post_json("/batch", {"requests": requests}, headers=ALICE)
+        entries = self.entries()
+        for cid in ("x", "y", "z"):
+            assert entries[("b", cid)]["last_modified"] == self.records_etag("b", cid)
+
+
+class TestTombstones(ListTest):
+    def test_collection_deletion(self):
+        self.fill(2)
+        (entry,) = [e for e in self.get_list().json["data"] if e["collection"] == "c0"]
+        etag = self.list_etag()
+        self.app.delete("/buckets/b/collections/c0", headers=ALICE)
+        assert set(self.entries()) == {("b", "c1")}
+        (tombstone,) = self.get_list(f"_since={etag}").json["data"]
+        assert tombstone["deleted"] is True
+        assert tombstone["id"] == entry["id"]
+        assert (tombstone["bucket"], tombstone["collection"], tombstone["host"]) == ("b", "c0", "")
+        assert tombstone["last_modified"] == self.list_etag() > etag
+
+    def test_bucket_deletion_with_bucket_filter(self):
+        self.fill(2, bucket="a")
+        self.fill(1, bucket="b")
+        etag = self.list_etag()
+        self.app.delete("/buckets/a", headers=ALICE)
+        assert set(self.entries()) == {("b", "c0")}
+        tombstones = self.get_list(f"_since={etag}&bucket=a").json["data"]
+        assert {(t["collection"], t["deleted"]) for t in tombstones} == {
+            ("c0", True),
+            ("c1", True),
+        }
+        assert self.get_list(f"_since={etag}&bucket=b").json["data"] == []
+
+    def test_etag_never_goes_backwards(self):
+        self.fill(2)
+        self.create_record("b", "c1", x=1)
+        etag = self.list_etag()
+        self.app.delete("/buckets/b/collections/c1", headers=ALICE)
+        assert self.list_etag() > etag
+
+    def test_recreated_collection_comes_back_with_the_same_id(self):
+        self.fill(1)
+        (entry,) = self.get_list().json["data"]
+        self.app.delete("/buckets/b", headers=ALICE)
+        assert self.get_list().json["data"] == []
+        self.create_collection("b", "c0")
+        (again,) = self.get_list().json["data"]
+        assert again["id"] == entry["id"]
+        assert "deleted" not in again
+        assert again["last_modified"] == self.records_etag("b", "c0")
+
+    def test_delete_and_recreate_in_one_batch(self):
+        self.fill(1)
+        requests = [
+            {"method": "DELETE", "path": "/buckets/b/collections/c0"},
+            {"method": "PUT", "path": "/buckets/b/collections/c0"},
+            {"method": "POST", "path": "/buckets/b/collections/c0/records", "body": {}},
+        ]
+        self.app.post_json("/batch", {"requests": requests}, headers=ALICE)
+        entry = self.entries()[("b", "c0")]
+        assert entry["last_modified"] == self.records_etag("b", "c0")
+
+    def test_plural_delete_of_collections(self):
+        self.fill(3)
+        etag = self.list_etag()
+        self.app.delete("/buckets/b/collections", headers=ALICE)
+        assert self.get_list().json["data"] == []
+        assert len(self.get_list(f"_since={etag}").json["data"]) == 3
+
+
+class TestRealMonitorBucket(ListTest):
+    def test_a_real_monitor_changes_collection_changes_nothing(self):
+        self.fill(1)
+        self.create_collection("monitor", "changes")
+        self.create_collection("monitor", "other")
+        self.create_record("monitor", "other", x=1)
+        assert set(self.entries()) == {("b", "c0"), ("monitor", "other")}
+        # The list's URL stays the plugin's: no record can be written there.
+        self.app.post_json(LIST_URL, {"data": {"x": 1}}, headers=ALICE, status=405)
