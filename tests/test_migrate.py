@@ -1,0 +1,93 @@
+"""Catch-up by ``kinto migrate`` (PostgreSQL: Kinto runs plugin migrations there only)."""
+
+import pytest
+
+from .server import run_kinto, write_ini
+from .support import ALICE, LIST_URL, base_settings, ensure_postgresql, flush, make_app
+
+
+@pytest.fixture
+def settings():
+    ensure_postgresql()
+    settings = base_settings("postgresql")
+    yield settings
+    flush(make_app(settings))
+
+
+def migrate(tmp_path, settings: dict) -> str:
+    ini = write_ini(tmp_path / "kinto.ini", settings, port=0)
+    result = run_kinto("migrate", "--ini", str(ini))
+    assert result.returncode == 0, result.stderr
+    return result.stderr
+
+
+def fill(app, collections) -> None:
+    for bid, cid in collections:
+        app.put_json(f"/buckets/{bid}", {}, headers=ALICE, status=(200, 201))
+        app.put_json(f"/buckets/{bid}/collections/{cid}", {}, headers=ALICE, status=(200, 201))
+        app.post_json(f"/buckets/{bid}/collections/{cid}/records", {"data": {}}, headers=ALICE)
+
+
+def listed(app, params="") -> dict:
+    data = app.get(f"{LIST_URL}?{params}").json["data"]
+    return {(e["bucket"], e["collection"]): e for e in data}
+
+
+def records_etag(app, bid, cid) -> int:
+    url = f"/buckets/{bid}/collections/{cid}/records"
+    return int(app.get(url, headers=ALICE).headers["ETag"].strip('"'))
+
+
+def test_collections_created_before_the_plugin_are_listed_after_migrate(tmp_path, settings):
+    without_plugin = make_app({**settings, "includes": ""})
+    fill(without_plugin, [("a", "x"), ("a", "y"), ("b", "z")])
+    app = make_app(settings)
+    assert listed(app) == {}
+
+    migrate(tmp_path, settings)
+
+    entries = listed(app)
+    assert set(entries) == {("a", "x"), ("a", "y"), ("b", "z")}
+    for (bid, cid), entry in entries.items():
+        assert entry["last_modified"] == records_etag(app, bid, cid)
+
+
+def test_catch_up_after_the_plugin_was_disabled(tmp_path, settings):
+    app = make_app(settings)
+    fill(app, [("a", "x"), ("a", "y")])
+    etag = int(app.get(LIST_URL).headers["ETag"].strip('"'))
+    without_plugin = make_app({**settings, "includes": ""})
+    without_plugin.post_json("/buckets/a/collections/x/records", {"data": {}}, headers=ALICE)
+    without_plugin.delete("/buckets/a/collections/y", headers=ALICE)
+
+    migrate(tmp_path, settings)
+
+    since = listed(app, f"_since={etag}")
+    assert since[("a", "x")]["last_modified"] == records_etag(app, "a", "x")
+    assert since[("a", "y")]["deleted"] is True
+    assert set(listed(app)) == {("a", "x")}
+    # A second run has nothing left to do.
+    assert "0 entries to catch up" in migrate(tmp_path, settings)
+
+
+def test_collections_entering_the_monitored_set(tmp_path, settings):
+    only_a = {**settings, "changes.resources": "/buckets/a"}
+    app_a = make_app(only_a)
+    fill(app_a, [("a", "x"), ("b", "z")])
+    assert set(listed(app_a)) == {("a", "x")}
+
+    app = make_app(settings)
+    assert set(listed(app)) == {("a", "x")}
+    migrate(tmp_path, settings)
+    entries = listed(app)
+    assert set(entries) == {("a", "x"), ("b", "z")}
+    assert entries[("b", "z")]["last_modified"] == records_etag(app, "b", "z")
+    # Leaving the monitored set is immediate, no migration needed.
+    assert set(listed(make_app(only_a))) == {("a", "x")}
+
+
+def test_migrate_does_nothing_on_a_read_only_node(tmp_path, settings):
+    without_plugin = make_app({**settings, "includes": ""})
+    fill(without_plugin, [("a", "x")])
+    migrate(tmp_path, {**settings, "readonly": "true"})
+    assert listed(make_app(settings)) == {}
