@@ -21,12 +21,12 @@ test: install lint
 	$(BIN)/pytest --cov=kinto_changes --cov-report=term-missing --cov-fail-under=90 tests
 
 lint: install
-	$(BIN)/ruff check kinto_changes tests bench
-	$(BIN)/ruff format --check kinto_changes tests bench
+	$(BIN)/ruff check kinto_changes tests $(wildcard bench)
+	$(BIN)/ruff format --check kinto_changes tests $(wildcard bench)
 
 format: install
-	$(BIN)/ruff check --fix kinto_changes tests bench
-	$(BIN)/ruff format kinto_changes tests bench
+	$(BIN)/ruff check --fix kinto_changes tests $(wildcard bench)
+	$(BIN)/ruff format kinto_changes tests $(wildcard bench)
 
 bench: install
 	$(BIN)/python bench/run.py
