@@ -8,6 +8,8 @@ as late as possible and the records timestamps read after it (see
 the hook never runs, and the list is left as it was.
 """
 
+from contextlib import nullcontext
+
 import transaction
 from kinto.core.events import ACTIONS, ResourceChanged
 from kinto.core.listeners import ListenerBase
@@ -28,7 +30,10 @@ class PendingChanges:
 
     def write(self, registry) -> None:
         writer = EntryWriter(registry.storage, registry.changes_cursor_lock, registry.changes)
-        writer.write(self.changes, self.deleted_buckets)
+        metrics = getattr(registry, "metrics", None)
+        timer = metrics.timer("plugins.changes.commit.seconds") if metrics else nullcontext()
+        with timer:
+            writer.write(self.changes, self.deleted_buckets)
 
 
 def pending_changes(request) -> PendingChanges:
@@ -45,30 +50,37 @@ def pending_changes(request) -> PendingChanges:
 
 def on_resource_changed(event: ResourceChanged) -> None:
     """Note the monitored collections that this event touches."""
-    payload = event.payload
     settings = event.request.registry.changes
+    changes, deleted_buckets = touched(event)
+    changes = [c for c in changes if settings.is_monitored(c.bucket_id, c.collection_id)]
+    deleted_buckets = [b for b in deleted_buckets if settings.may_monitor_bucket(b)]
+    if not changes and not deleted_buckets:
+        return  # Nothing to write: no hook, no lock.
+
+    if event.payload["resource_name"] == "collection":
+        created = [c for c in changes if not c.maybe_deleted]
+        initialize_records_timestamps(event.request.registry.storage, created)
+    pending = pending_changes(event.request)
+    pending.changes.extend(changes)
+    pending.deleted_buckets.extend(deleted_buckets)
+
+
+def touched(event: ResourceChanged) -> tuple[list[Change], list[str]]:
+    """The collections whose records an event touches, and the buckets it deletes."""
+    payload = event.payload
     resource_name = payload["resource_name"]
     action = ACTIONS(payload["action"])
-    pending = pending_changes(event.request)
-
+    impacted_ids = [impacted["new"]["id"] for impacted in event.impacted_objects]
     if resource_name == "record":
-        candidates = [Change(payload["bucket_id"], payload["collection_id"])]
-    elif resource_name == "collection" and action != ACTIONS.UPDATE:
+        return [Change(payload["bucket_id"], payload["collection_id"])], []
+    if resource_name == "collection" and action != ACTIONS.UPDATE:
         deleted = action == ACTIONS.DELETE
-        candidates = [
-            Change(payload["bucket_id"], impacted["new"]["id"], maybe_deleted=deleted)
-            for impacted in event.impacted_objects
-        ]
-    elif resource_name == "bucket" and action == ACTIONS.DELETE:
-        pending.deleted_buckets.extend(i["new"]["id"] for i in event.impacted_objects)
-        candidates = []
-    else:
-        candidates = []
-
-    monitored = [c for c in candidates if settings.is_monitored(c.bucket_id, c.collection_id)]
-    if resource_name == "collection" and action == ACTIONS.CREATE:
-        initialize_records_timestamps(event.request.registry.storage, monitored)
-    pending.changes.extend(monitored)
+        return [
+            Change(payload["bucket_id"], cid, maybe_deleted=deleted) for cid in impacted_ids
+        ], []
+    if resource_name == "bucket" and action == ACTIONS.DELETE:
+        return [], impacted_ids
+    return [], []
 
 
 def initialize_records_timestamps(storage, created: list[Change]) -> None:

@@ -50,6 +50,15 @@ class ChangesSettings:
     def list_uri(self) -> str:
         return f"/buckets/{self.bucket}/collections/{self.collection}"
 
+    def may_monitor_bucket(self, bucket_id: str) -> bool:
+        """Whether some collection of this bucket may be monitored."""
+        bucket_uri = f"/buckets/{bucket_id}"
+        if bucket_uri in self.excluded_collections:
+            return False
+        return self.monitors_everything or any(
+            uri == bucket_uri or uri.startswith(f"{bucket_uri}/") for uri in self.collections
+        )
+
     def is_monitored(self, bucket_id: str, collection_id: str) -> bool:
         """Whether changes of this collection are listed."""
         if (bucket_id, collection_id) == (self.bucket, self.collection):

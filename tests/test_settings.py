@@ -52,6 +52,14 @@ class TestListenerSpelling(BaseWebTest):
         entry = self.entries(headers=ALICE)[("a", "x")]
         assert self.list_etag(headers=ALICE) == entry["last_modified"]
 
+    def test_other_resources_do_not_move_the_list(self):
+        # Kinto subscribes this listener to every resource (no ``resources`` filter).
+        fill(self.app)
+        etag = self.list_etag(headers=ALICE)
+        self.app.put_json("/buckets/a/groups/g", {"data": {"members": []}}, headers=ALICE)
+        self.app.patch_json("/buckets/a/collections/x", {"data": {"t": 1}}, headers=ALICE)
+        assert self.list_etag(headers=ALICE) == etag
+
     def test_capability_lists_configured_uris(self):
         capability = self.app.get("/").json["capabilities"]["changes"]
         assert capability["collections"] == ["/buckets/a"]
@@ -102,6 +110,14 @@ class TestShortSpelling(BaseWebTest):
         self.create_record("a", "y", n=1)
         self.create_record("b", "z", n=1)
         assert self.list_etag() == etag
+
+    def test_deleting_an_unmonitored_bucket_changes_nothing(self):
+        fill(self.app)
+        self.create_collection("c", "q")
+        etag = self.list_etag()
+        self.app.delete("/buckets/c", headers=ALICE)
+        assert self.list_etag() == etag
+        assert self.get_list(f"_since={etag}").json["data"] == []
 
 
 class TestEverythingMonitoredExceptExcluded(BaseWebTest):
