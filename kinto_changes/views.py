@@ -14,6 +14,7 @@ from kinto.core.authorization import RouteFactory
 from kinto.core.errors import ERRORS, http_error
 from kinto.core.events import ACTIONS
 from kinto.core.resource.model import Model
+from kinto.core.resource.schema import RequestSchema
 from kinto.core.resource.viewset import ViewSet
 from kinto.core.storage import Filter
 from kinto.core.utils import COMPARISON
@@ -22,6 +23,7 @@ from pyramid.httpexceptions import HTTPMethodNotAllowed
 from pyramid.security import NO_PERMISSION_REQUIRED
 
 from .entries import HIDDEN_FIELDS, PARENT_ID, RECORDS_TIMESTAMP, RESOURCE_NAME, SCOPES, URI
+from .schemas import ListQuerySchema, query_string_size_validator
 from .settings import ChangesSettings
 
 
@@ -152,12 +154,15 @@ def add_list_services(config: Configurator) -> None:
     rather than with ``@resource.register`` (which fixes it at import time).
     """
     path = f"{config.registry.changes.list_uri}/records"
+    list_request = RequestSchema().bind(querystring=ListQuerySchema())
     viewset = ViewSet(
         name="changes",
         plural_path=path,
         object_path=None,
         factory=ChangesRouteFactory,
         default_arguments={"tags": ["Changes"], **ViewSet.default_arguments},
+        plural_get_arguments={**ViewSet.plural_get_arguments, "schema": list_request},
+        plural_head_arguments={**ViewSet.plural_head_arguments, "schema": list_request},
     )
     plural = Service(
         "changes-plural",
@@ -170,6 +175,7 @@ def add_list_services(config: Configurator) -> None:
     for method in ("HEAD", "GET"):
         arguments = viewset.plural_arguments(Changes, method)
         arguments["operation_id"] = f"{method.lower()}_changes"
+        arguments["validators"] = [query_string_size_validator, *arguments["validators"]]
         plural.add_view(method, viewset.get_view("plural", method), klass=Changes, **arguments)
     config.add_cornice_service(plural)
 
