@@ -43,6 +43,8 @@ MAX_TIMESTAMP = 4133980799999
 # PostgreSQL's BIGINT.
 MAX_LIMIT = 2**63 - 1
 DIGITS = re.compile(r"[0-9]{1,19}")
+# What CDNs commonly accept in a URL.
+MAX_QUERY_LENGTH = 8192
 # Reads of one changeset retried while writes land in between.
 SNAPSHOT_ATTEMPTS = 5
 
@@ -107,6 +109,8 @@ class ChangesetQuerystring(colander.MappingSchema):
         return colander.Mapping(unknown="preserve")
 
     def deserialize(self, cstruct=colander.null):
+        if isinstance(cstruct, dict) and query_length(cstruct) > MAX_QUERY_LENGTH:
+            raise colander.Invalid(self, f"Longer than {MAX_QUERY_LENGTH} characters")
         values = super().deserialize(cstruct)
         known = {child.name for child in self.children}
         unknown = sorted(name for name in values if name not in known and name[:1] != "_")
@@ -116,6 +120,10 @@ class ChangesetQuerystring(colander.MappingSchema):
             error.add(colander.Invalid(node, f"Unknown filter field '{unknown[0]}'"))
             raise error
         return {name: value for name, value in values.items() if name in known}
+
+
+def query_length(cstruct: dict) -> int:
+    return sum(len(name) + len(str(value)) + 2 for name, value in cstruct.items())
 
 
 class ListChangesetQuerystring(ChangesetQuerystring):
