@@ -45,6 +45,8 @@ MAX_LIMIT = 2**63 - 1
 DIGITS = re.compile(r"[0-9]{1,19}")
 # What CDNs commonly accept in a URL.
 MAX_QUERY_LENGTH = 8192
+# Filters of the list's changeset.
+LIST_FILTERS = ("bucket", "collection")
 # Reads of one changeset retried while writes land in between.
 SNAPSHOT_ATTEMPTS = 5
 
@@ -71,9 +73,8 @@ class Timestamp(QueryParameter):
     """Milliseconds since the epoch, optionally between double quotes."""
 
     def deserialize(self, cstruct=colander.null):
+        # (Never called when absent: the mapping drops missing parameters.)
         value = super().deserialize(cstruct)
-        if value is colander.drop:
-            return value
         unquoted = value[1:-1] if re.fullmatch(r'".*"', value) else value
         if not DIGITS.fullmatch(unquoted) or int(unquoted) > MAX_TIMESTAMP:
             raise colander.Invalid(
@@ -204,18 +205,20 @@ def collection_changeset(request) -> dict:
     metadata = object_exists_or_404(request, "collection", cid, parent_id=f"/buckets/{bid}")
 
     storage, collection_uri = request.registry.storage, uri_scopes(bid, cid)[1]
-    records = functools.partial(
-        iter_objects,
-        storage,
-        "record",
-        collection_uri,
-        filters=since_filters(query),
-        include_deleted="_since" in query,
-        limit=query.get("_limit"),
-    )
-    timestamp, changes = consistent_read(
-        functools.partial(records_timestamp, storage, collection_uri), lambda: list(records())
-    )
+
+    def read_records() -> list[dict]:
+        records = iter_objects(
+            storage,
+            "record",
+            collection_uri,
+            filters=since_filters(query),
+            include_deleted="_since" in query,
+            limit=query.get("_limit"),
+        )
+        return list(records)
+
+    read_timestamp = functools.partial(records_timestamp, storage, collection_uri)
+    timestamp, changes = consistent_read(read_timestamp, read_records)
     cache_busting = "_expected" in query
     seconds = collection_cache_seconds(request.registry.changes, bid, cid, metadata, cache_busting)
     set_cache_headers(request, seconds)
@@ -229,14 +232,8 @@ def list_changeset(request) -> dict:
     fetch = functools.partial(
         model.get_objects, sorting=[NEWEST_FIRST], include_deleted="_since" in query
     )
-    filters = [
-        *(
-            Filter(name, query[name], COMPARISON.EQ)
-            for name in ("bucket", "collection")
-            if name in query
-        ),
-        *since_filters(query),
-    ]
+    filters = [Filter(name, query[name], COMPARISON.EQ) for name in LIST_FILTERS if name in query]
+    filters += since_filters(query)
     timestamp, entries = consistent_read(
         model.timestamp, lambda: list(iter_pages(fetch, filters, query.get("_limit")))
     )

@@ -8,6 +8,7 @@ It is a Kinto resource whose model reads the entries written by
 ``last_modified`` is its collection's exact records timestamp.
 """
 
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 import colander
@@ -187,7 +188,7 @@ def entry_not_allowed(request):
     )
 
 
-def list_view(method_name: str):
+def list_view(method_name: str) -> Callable:
     """The list's view calling ``Changes.<method_name>()``.
 
     A function view, not ``klass=Changes``: Cornice would build the resource,
