@@ -5,6 +5,7 @@ from kinto.core.events import ResourceChanged
 from pyramid.config import Configurator
 
 from . import settings as changes_settings
+from .changeset import add_changeset_services
 from .entries import cursor_lock_for
 from .listener import on_resource_changed
 from .migration import CatchUp
@@ -18,9 +19,10 @@ def includeme(config: Configurator) -> None:
     """Track the records timestamps of the monitored collections.
 
     Validates the settings (a bad value stops the server), serves the
-    read-only list, exposes the ``changes`` capability, subscribes the
-    listener to ``ResourceChanged`` (unless Kinto already did, through
-    ``kinto.event_listeners``) and registers the catch-up of ``kinto migrate``.
+    read-only list and the changesets, exposes the ``changes`` capability,
+    subscribes the listener to ``ResourceChanged`` (unless Kinto already did,
+    through ``kinto.event_listeners``) and registers the catch-up of
+    ``kinto migrate``.
     """
     registry = config.registry
     registry.changes = settings = changes_settings.load(config.get_settings())
@@ -35,6 +37,7 @@ def includeme(config: Configurator) -> None:
         collections=list(settings.collections),
     )
     add_list_services(config)
+    add_changeset_services(config)
 
     if not getattr(registry, "changes_listener_subscribed", False):
         listener = metrics.listener_with_timer(config, "plugins.changes", on_resource_changed)

@@ -6,58 +6,111 @@ import colander
 from kinto.core.resource.schema import PluralGetQuerySchema
 
 
-# 2100-01-01T00:00:00Z: no timestamp of ours is later.
-MAX_TIMESTAMP = 4_102_444_800_000
+# 2100-12-31T23:59:59.999Z: later timestamps are absurd.
+MAX_TIMESTAMP = 4_133_980_799_999
+# PostgreSQL's BIGINT.
 MAX_INTEGER = 2**63 - 1
+DIGITS = re.compile(r"[0-9]{1,19}")
 # What most servers and CDNs accept in a request line.
 MAX_QUERY_STRING_BYTES = 8192
 
-DIGITS = re.compile(r'^(?:(\d+)|"(\d+)")$')
 
+class QueryParameter(colander.SchemaNode):
+    """A query string parameter, given at most once."""
 
-class StrictInteger(colander.SchemaNode):
-    """A non-negative integer: digits only (``1.5``, ``1e3``, ``-1`` are refused).
-
-    With ``quoted=True``, the digits may be enclosed in double quotes, as
-    clients send ETags back (``_since="1700000000123"``).
-    """
-
-    schema_type = colander.Integer
     missing = colander.drop
-    quoted = False
+
+    @staticmethod
+    def schema_type() -> colander.String:
+        return colander.String(allow_empty=True)
 
     def deserialize(self, cstruct=colander.null):
-        if isinstance(cstruct, str):
-            match = DIGITS.match(cstruct)
-            if not match or (match.group(2) and not self.quoted):
-                raise colander.Invalid(self, f"{cstruct!r} is not a non-negative integer")
-            cstruct = match.group(1) or match.group(2)
+        if isinstance(cstruct, list):
+            raise colander.Invalid(self, "Must be given only once")
         return super().deserialize(cstruct)
 
 
-def timestamp_node() -> StrictInteger:
-    return StrictInteger(
-        quoted=True,
-        validator=colander.Range(0, MAX_TIMESTAMP, max_err="${val} is after year 2100"),
-    )
+class Timestamp(QueryParameter):
+    """Milliseconds since the epoch, digits only, optionally between double quotes
+    (as clients send ETags back: ``_since="1700000000123"``)."""
+
+    def deserialize(self, cstruct=colander.null):
+        value = super().deserialize(cstruct)
+        if isinstance(value, int):
+            value = str(value)
+        unquoted = value[1:-1] if re.fullmatch(r'".*"', value) else value
+        if not DIGITS.fullmatch(unquoted) or int(unquoted) > MAX_TIMESTAMP:
+            raise colander.Invalid(
+                self, f'Must be an integer from 0 to {MAX_TIMESTAMP}, optionally in "quotes"'
+            )
+        return int(unquoted)
 
 
-def limit_node(minimum: int = 0) -> StrictInteger:
-    return StrictInteger(validator=colander.Range(minimum, MAX_INTEGER))
+class Limit(QueryParameter):
+    """An integer from ``minimum`` on, digits only (``1e3``, ``+1``, ``-1`` are refused)."""
+
+    schema_type = colander.Integer
+
+    def __init__(self, minimum: int = 1, **kwargs) -> None:
+        super().__init__(validator=colander.Range(min=minimum, max=MAX_INTEGER), **kwargs)
+
+    def deserialize(self, cstruct=colander.null):
+        # ``int()`` would also take signs, spaces and non-ASCII digits.
+        if isinstance(cstruct, str) and not DIGITS.fullmatch(cstruct):
+            raise colander.Invalid(self, f"Must be an integer from {self.validator.min} on")
+        return super().deserialize(cstruct)
 
 
 class ListQuerySchema(PluralGetQuerySchema):
-    """Kinto's plural querystring, with strict integers and timestamps."""
+    """Kinto's plural querystring for the list, with strict integers and timestamps."""
 
-    _since = timestamp_node()
-    _before = timestamp_node()
-    _to = timestamp_node()
-    _limit = limit_node()
-    last_modified = timestamp_node()
+    _since = Timestamp()
+    _before = Timestamp()
+    _to = Timestamp()
+    _limit = Limit(minimum=0)
+    last_modified = Timestamp()
+
+
+class ChangesetQuerystring(colander.MappingSchema):
+    """Unknown parameters starting with ``_`` are ignored (as Kinto does); others are 400."""
+
+    _expected = QueryParameter(
+        missing=colander.required, description="Cache-busting value (any string)."
+    )
+    _since = Timestamp(description="Only the changes after this timestamp, with tombstones.")
+    _limit = Limit(description="At most this number of changes (the newest).")
+
+    @staticmethod
+    def schema_type() -> colander.Mapping:
+        return colander.Mapping(unknown="preserve")
+
+    def deserialize(self, cstruct=colander.null):
+        values = super().deserialize(cstruct)
+        known = {child.name for child in self.children}
+        unknown = sorted(name for name in values if name not in known and name[:1] != "_")
+        if unknown:
+            error = colander.Invalid(self)
+            node = colander.SchemaNode(colander.String(), name=unknown[0])
+            error.add(colander.Invalid(node, f"Unknown filter field '{unknown[0]}'"))
+            raise error
+        return {name: value for name, value in values.items() if name in known}
+
+
+class ListChangesetQuerystring(ChangesetQuerystring):
+    bucket = QueryParameter(description="Only the entries of this bucket.")
+    collection = QueryParameter(description="Only the entries of this collection.")
+
+
+class ChangesetRequest(colander.MappingSchema):
+    querystring = ChangesetQuerystring()
+
+
+class ListChangesetRequest(colander.MappingSchema):
+    querystring = ListChangesetQuerystring()
 
 
 def query_string_size_validator(request, **kwargs) -> None:
-    """Refuse oversized query strings (Kinto's error format, 400)."""
+    """Cornice validator: refuse oversized query strings (400, Kinto's format)."""
     size = len(request.query_string.encode())
     if size > MAX_QUERY_STRING_BYTES:
         request.errors.add(

@@ -9,7 +9,7 @@ overrides to keys present in the ini file, so the environment is read here too.
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pyramid.exceptions import ConfigurationError
 from pyramid.settings import aslist
@@ -26,6 +26,10 @@ ID_REGEXP = re.compile(rf"^{ID_PATTERN}$")
 DEFAULT_SINCE_MAX_AGE_DAYS = 21
 DEFAULT_REDIRECT_TTL_SECONDS = 86400
 
+# Kinto's record cache settings (``[{bid}.[{cid}.]]record_cache_expires_seconds``
+# and the legacy ``{bid}[_{cid}]_record_cache_...``), with their maximum variant.
+RECORD_CACHE_SUFFIXES = ("record_cache_expires_seconds", "record_cache_maximum_expires_seconds")
+
 
 @dataclass(frozen=True)
 class ChangesSettings:
@@ -41,6 +45,8 @@ class ChangesSettings:
     since_max_age_redirect_ttl_seconds: int = DEFAULT_REDIRECT_TTL_SECONDS
     cache_expires_seconds: int | None = None
     cache_maximum_expires_seconds: int | None = None
+    # Every Kinto setting ending with one of RECORD_CACHE_SUFFIXES, by key.
+    record_cache_seconds: Mapping[str, int] = field(default_factory=dict, hash=False)
 
     @property
     def monitors_everything(self) -> bool:
@@ -106,6 +112,7 @@ def load(settings: Mapping, environ: Mapping | None = None) -> ChangesSettings:
         cache_maximum_expires_seconds=_optional_integer(
             *reader.get_plain(f"{cache_prefix}maximum_expires_seconds")
         ),
+        record_cache_seconds=_record_cache_seconds(settings),
     )
 
 
@@ -194,6 +201,16 @@ def _integer(key: str, value: object, minimum: int = 0) -> int:
     if number < minimum:
         raise ConfigurationError(f"{key}: {value!r} must be at least {minimum}")
     return number
+
+
+def _record_cache_seconds(settings: Mapping) -> dict[str, int]:
+    # Kinto reads these per request for its records endpoints; changesets
+    # follow the same rules, with values validated here once.
+    return {
+        key: _integer(key, value)
+        for key, value in settings.items()
+        if key.endswith(RECORD_CACHE_SUFFIXES) and value is not None
+    }
 
 
 def _optional_integer(key: str, value: object) -> int | None:

@@ -1,11 +1,15 @@
 """Pure helpers."""
 
+import functools
 import hashlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from kinto.core.storage import Filter, Sort, StorageBase
 from kinto.core.utils import COMPARISON
+
+
+NEWEST_FIRST = Sort("last_modified", -1)
 
 
 def entry_id(host: str, bucket_id: str, collection_id: str) -> str:
@@ -21,23 +25,37 @@ def iter_objects(
     parent_id: str,
     filters: list[Filter] | None = None,
     include_deleted: bool = False,
+    limit: int | None = None,
 ) -> Iterator[dict]:
-    """Every object of one parent, newest first, however many there are.
+    """Every object of one parent (or the ``limit`` newest), newest first.
 
     ``list_all`` stops at ``storage_max_fetch_size`` objects; ask page after
     page. Within one parent, ``last_modified`` is unique, so it is an exact
     keyset.
     """
+    fetch = functools.partial(
+        storage.list_all,
+        resource_name=resource_name,
+        parent_id=parent_id,
+        sorting=[NEWEST_FIRST],
+        include_deleted=include_deleted,
+    )
+    return iter_pages(fetch, filters or [], limit)
+
+
+def iter_pages(
+    fetch: Callable[..., list[dict]], filters: list[Filter], limit: int | None = None
+) -> Iterator[dict]:
+    """What ``fetch(filters=..., limit=...)`` returns, page after page, up to ``limit``.
+
+    ``fetch`` must sort newest first on a unique ``last_modified``.
+    """
     before = []
-    while True:
-        page = storage.list_all(
-            resource_name=resource_name,
-            parent_id=parent_id,
-            filters=[*(filters or []), *before],
-            sorting=[Sort("last_modified", -1)],
-            include_deleted=include_deleted,
-        )
+    while limit is None or limit > 0:
+        page = fetch(filters=[*filters, *before], limit=limit)
         yield from page
         if not page:
             return
+        if limit is not None:
+            limit -= len(page)
         before = [Filter("last_modified", page[-1]["last_modified"], COMPARISON.LT)]

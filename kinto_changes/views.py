@@ -8,6 +8,9 @@ It is a Kinto resource whose model reads the entries written by
 ``last_modified`` is its collection's exact records timestamp.
 """
 
+from collections.abc import Callable
+from urllib.parse import urlencode
+
 import colander
 from kinto.core import Service, resource
 from kinto.core.authorization import RouteFactory
@@ -17,14 +20,17 @@ from kinto.core.resource.model import Model
 from kinto.core.resource.schema import RequestSchema
 from kinto.core.resource.viewset import ViewSet
 from kinto.core.storage import Filter
-from kinto.core.utils import COMPARISON
+from kinto.core.utils import COMPARISON, msec_time
 from pyramid.config import Configurator
-from pyramid.httpexceptions import HTTPMethodNotAllowed
+from pyramid.httpexceptions import HTTPMethodNotAllowed, HTTPTemporaryRedirect
 from pyramid.security import NO_PERMISSION_REQUIRED
 
 from .entries import HIDDEN_FIELDS, PARENT_ID, RECORDS_TIMESTAMP, RESOURCE_NAME, SCOPES, URI
 from .schemas import ListQuerySchema, query_string_size_validator
 from .settings import ChangesSettings
+
+
+DAY_MSEC = 24 * 3600 * 1000
 
 
 class ChangesSchema(resource.ResourceSchema):
@@ -104,15 +110,52 @@ class Changes(resource.Resource):
         return fields and [*fields, RECORDS_TIMESTAMP]
 
     def _add_cache_header(self, response) -> None:
-        settings = self.request.registry.changes
-        expires = settings.cache_expires_seconds
-        if "_expected" in self.request.GET and settings.cache_maximum_expires_seconds is not None:
-            expires = settings.cache_maximum_expires_seconds
-        if expires is not None and self.request.prefixed_userid is None:
-            response.cache_expires(seconds=expires)
-        else:
-            response.cache_control.no_cache = True
-            response.cache_control.no_store = True
+        querystring = self.request.validated["querystring"]
+        seconds = list_cache_seconds(self.request.registry.changes, "_expected" in querystring)
+        set_cache_headers(self.request, seconds)
+
+
+def list_cache_seconds(settings: ChangesSettings, cache_busting: bool) -> int | None:
+    """``max-age`` of the list and of its changeset (``None``: not cacheable)."""
+    if cache_busting and settings.cache_maximum_expires_seconds is not None:
+        return settings.cache_maximum_expires_seconds
+    return settings.cache_expires_seconds
+
+
+def set_cache_headers(request, seconds: int | None) -> None:
+    """Kinto's rule: ``max-age`` on responses to anonymous requests only."""
+    response = request.response
+    if seconds is not None and request.prefixed_userid is None:
+        response.cache_expires(seconds=seconds)
+    else:
+        response.cache_control.no_cache = True
+        response.cache_control.no_store = True
+
+
+def redirect_old_since(request, **kwargs) -> None:
+    """Cornice validator: a ``_since`` older than ``since_max_age_days`` is
+    redirected to the same URL without it, which caps the number of distinct
+    URLs a CDN has to cache.
+
+    Validators run after the permission checks and before the view, hence
+    before any storage access.
+    """
+    settings = request.registry.changes
+    since = request.validated.get("querystring", {}).get("_since")
+    if since is None or request.errors or settings.since_max_age_days < 0:
+        return
+    if since >= msec_time() - settings.since_max_age_days * DAY_MSEC:
+        return
+    # The URL as the client wrote it, minus ``_since``.
+    kept = [(name, value) for name, value in request.GET.items() if name != "_since"]
+    location = request.path_url + (f"?{urlencode(kept)}" if kept else "")
+    redirect = HTTPTemporaryRedirect(location)
+    ttl = settings.since_max_age_redirect_ttl_seconds
+    redirect.cache_expires(seconds=ttl)
+    if request.prefixed_userid is not None:
+        # Same URL for every reader, but never in a shared cache (§3.3).
+        redirect.cache_control.private = True
+    raise redirect
 
 
 def public_entry(entry: dict) -> dict:
@@ -147,6 +190,20 @@ def entry_not_allowed(request):
     )
 
 
+def list_view(method_name: str) -> Callable:
+    """The list's view calling ``Changes.<method_name>()``.
+
+    A function view, not ``klass=Changes``: Cornice would build the resource,
+    which reads the list timestamp, before running the validators.
+    """
+
+    def view(request):
+        return getattr(Changes(request, context=request.context), method_name)()
+
+    view.__doc__ = getattr(Changes, method_name).__doc__
+    return view
+
+
 def add_list_services(config: Configurator) -> None:
     """Serve the list at ``/buckets/{bucket}/collections/{collection}/records``.
 
@@ -175,8 +232,12 @@ def add_list_services(config: Configurator) -> None:
     for method in ("HEAD", "GET"):
         arguments = viewset.plural_arguments(Changes, method)
         arguments["operation_id"] = f"{method.lower()}_changes"
-        arguments["validators"] = [query_string_size_validator, *arguments["validators"]]
-        plural.add_view(method, viewset.get_view("plural", method), klass=Changes, **arguments)
+        arguments["validators"] = [
+            query_string_size_validator,
+            *arguments["validators"],
+            redirect_old_since,
+        ]
+        plural.add_view(method, list_view(viewset.get_view("plural", method)), **arguments)
     config.add_cornice_service(plural)
 
     entry = Service("changes-entry", f"{path}/{{id}}", description="Not served: use the list")

@@ -82,7 +82,7 @@ class BadInputTest(BaseWebTest):
             self.create_record("b", cid, n=1)
 
     def snapshot(self, headers=None) -> tuple:
-        response = self.get_list("_since=0", headers=headers)
+        response = self.get_list("gt_last_modified=0", headers=headers)  # With tombstones.
         return response.headers["ETag"], response.json["data"]
 
     def send(self, method, url, headers, status):
