@@ -111,6 +111,7 @@ class BaseWebTest:
         if cls.backend == "postgresql":
             ensure_postgresql()
         cls.app = make_app(cls.get_app_settings(cls.backend))
+        flush(cls.app)  # Whatever an interrupted run left in the database.
         yield
         flush(cls.app)
 

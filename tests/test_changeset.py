@@ -321,10 +321,10 @@ class TestReadOnlyNode(ChangesetTest):
     def get_app_settings(cls, backend):
         return {**base_settings(backend), "changes.excluded_collections": "/buckets/quiet"}
 
+    backends = ("postgresql",)  # Two memory apps cannot share their storage.
+
     @pytest.fixture(autouse=True)
     def _replica(self):
-        if self.backend == "memory":
-            pytest.skip("Two memory apps cannot share their storage")
         settings = {**self.get_app_settings(self.backend), "readonly": "true"}
         self.replica = webtest.TestApp(kinto.main({}, **settings))
         self.replica.RequestClass = get_request_class("v1")
