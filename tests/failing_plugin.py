@@ -8,10 +8,15 @@ whose data holds:
 - ``"fail": true`` makes the ``ResourceChanged`` subscriber raise;
 - ``"fail_at_commit": true`` makes the transaction fail when it commits,
   after the entries were written;
+- ``"pause_at_commit": <seconds>`` sleeps while the transaction commits,
+  after the entries were written, holding the cursor lock (to kill the
+  server at that moment);
 - ``"probe": true`` looks at the database from another connection while the
   transaction commits, after the entries were written, and keeps what it saw
   in ``registry.commit_probes``.
 """
+
+import time
 
 import sqlalchemy
 import transaction
@@ -37,6 +42,9 @@ def on_resource_changed(event: ResourceChanged) -> None:
     current = transaction.get()
     if any(record.get("fail_at_commit") for record in flagged):
         current.addBeforeCommitHook(fail_at_commit)
+    pauses = [record["pause_at_commit"] for record in flagged if "pause_at_commit" in record]
+    if pauses:
+        current.addBeforeCommitHook(time.sleep, args=(max(pauses),))
     if any(record.get("probe") for record in flagged):
         current.addBeforeCommitHook(probe, args=(event.request.registry,))
 

@@ -11,7 +11,6 @@ import threading
 import time
 
 from .server import KintoServer
-from .support import base_settings, ensure_postgresql, flush, make_app
 from .traffic import (
     Poller,
     Tally,
@@ -19,6 +18,8 @@ from .traffic import (
     collection_names,
     consistency,
     create_collections,
+    empty_database,
+    server_settings,
     summary,
 )
 
@@ -27,18 +28,6 @@ COLLECTIONS = collection_names(60)
 WRITERS = 8
 OPERATIONS_PER_WRITER = 50
 TIME_LIMIT_SECONDS = 30
-
-
-def server_settings(backend: str) -> dict:
-    settings = base_settings(backend)
-    settings["changes.resources"] = " ".join(sorted({f"/buckets/{b}" for b, _ in COLLECTIONS}))
-    return settings
-
-
-def empty_database(settings: dict) -> None:
-    ensure_postgresql()
-    app = make_app(settings)
-    flush(app)
 
 
 def run_traffic(urls: list[str], label: str) -> tuple[Tally, dict]:
@@ -80,7 +69,7 @@ def assert_nothing_missed(tally: Tally, result: dict) -> None:
 
 
 def test_two_postgresql_processes_with_concurrent_writers():
-    settings = server_settings("postgresql")
+    settings = server_settings("postgresql", COLLECTIONS)
     empty_database(settings)
     with KintoServer(settings, threads=4) as first, KintoServer(settings, threads=4) as second:
         tally, result = run_traffic([first.url, second.url], "postgresql, 2 processes x 4 threads")
@@ -88,7 +77,7 @@ def test_two_postgresql_processes_with_concurrent_writers():
 
 
 def test_memory_threads_with_concurrent_writers():
-    settings = server_settings("memory")
+    settings = server_settings("memory", COLLECTIONS)
     with KintoServer(settings, threads=8) as server:
         tally, result = run_traffic([server.url], "memory, 1 process x 8 threads")
     assert_nothing_missed(tally, result)

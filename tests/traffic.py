@@ -15,13 +15,13 @@ from collections.abc import Callable
 
 import requests
 
-from .support import ALICE, LIST_URL
+from .support import ALICE, LIST_URL, base_settings, ensure_postgresql, flush, make_app
 
 
 # Kinto answers 409 when concurrent writes into one collection collide on
 # PostgreSQL's unique timestamp index: clients retry.
 CONFLICT_RETRIES = 8
-PAGE_SIZE = 20
+PAGE_SIZE = 10
 
 
 class Tally:
@@ -46,6 +46,19 @@ class Tally:
 
 def collection_names(count: int, buckets: int = 3) -> list[tuple[str, str]]:
     return [(f"b{i % buckets}", f"c{i}") for i in range(count)]
+
+
+def server_settings(backend: str, collections: list[tuple[str, str]]) -> dict:
+    """Kinto settings monitoring the buckets of these collections."""
+    settings = base_settings(backend)
+    settings["changes.resources"] = " ".join(sorted({f"/buckets/{b}" for b, _ in collections}))
+    return settings
+
+
+def empty_database(settings: dict) -> None:
+    """The PostgreSQL schema initialised, and nothing stored."""
+    ensure_postgresql()
+    flush(make_app(settings))
 
 
 def create_collections(base_url: str, collections: list[tuple[str, str]]) -> None:
