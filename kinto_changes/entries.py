@@ -114,7 +114,11 @@ class EntryWriter:
     def upsert(self, bucket_id: str, collection_id: str) -> None:
         uri = uri_scopes(bucket_id, collection_id)[1]
         timestamp = self.storage.resource_timestamp(resource_name="record", parent_id=uri)
-        self._store(bucket_id, collection_id, timestamp, {RECORDS_TIMESTAMP: timestamp})
+        # Kinto notifies the events of a /batch sub-request even when a later
+        # 409 rolled it back: an unchanged entry keeps its cursor, so that
+        # pollers are not told about a change that did not happen.
+        if self._listed_timestamp(bucket_id, collection_id) != timestamp:
+            self._store(bucket_id, collection_id, timestamp, {RECORDS_TIMESTAMP: timestamp})
 
     def tombstone(self, bucket_id: str, collection_id: str) -> None:
         self._store(bucket_id, collection_id, self.now, {"deleted": True})
@@ -136,6 +140,17 @@ class EntryWriter:
         self.storage.update(
             resource_name=RESOURCE_NAME, parent_id=PARENT_ID, object_id=object_id, obj=entry
         )
+
+    def _listed_timestamp(self, bucket_id: str, collection_id: str) -> int | None:
+        """The records timestamp of the live entry of this collection, if any."""
+        object_id = entry_id(self.settings.http_host, bucket_id, collection_id)
+        try:
+            entry = self.storage.get(
+                resource_name=RESOURCE_NAME, parent_id=PARENT_ID, object_id=object_id
+            )
+        except storage_exceptions.ObjectNotFoundError:
+            return None
+        return None if entry.get("deleted") else entry.get(RECORDS_TIMESTAMP)
 
     def _exists(self, change: Change) -> bool:
         try:
