@@ -223,6 +223,24 @@ def consistency(base_url: str, poller: Poller, collections: list[tuple[str, str]
 
 
 def summary(label: str, tally: Tally, result: dict, seconds: float) -> str:
-    counts = dict(sorted(tally.counts.items()))
-    fields = ", ".join(f"{k}: {v}" for k, v in {**counts, **result}.items())
-    return f"{label} ({seconds:.1f} s): {fields}"
+    """One line of counts, for the README."""
+    codes = Counter()
+    for key, count in tally.counts.items():
+        if key.split()[-1].isdigit():
+            codes[int(key.split()[-1])] += count
+    other_4xx = sum(n for code, n in codes.items() if 400 <= code < 500 and code != 409)
+    server_errors = sum(n for code, n in codes.items() if code >= 500)
+    extra = "".join(
+        f", {key}: {tally[key]}"
+        for key in ("connection errors", "failed polls", "transactions in flight at the kill")
+        if key in tally.counts
+    )
+    return (
+        f"{label} ({seconds:.1f} s): {tally['POST'] + tally['/batch'] + tally['DELETE']} "
+        f"write requests ({tally['POST']} POST, {tally['/batch']} /batch, "
+        f"{tally['DELETE']} DELETE), {tally['records written']} records written, "
+        f"Kinto 409 conflicts: {codes[409]}, other 4xx: {other_4xx}, 5xx: {server_errors}{extra}; "
+        f"poller: {tally['polls']} polls, {tally['pages']} pages, "
+        f"{tally['entries received']} entries; missed changes: {result['missed changes']}, "
+        f"entries differing: {result['entries differing']}"
+    )
