@@ -35,7 +35,7 @@ def run_traffic(urls: list[str], label: str) -> tuple[Tally, dict]:
     create_collections(urls[0], COLLECTIONS)
     tally, stop_writers, stop_poller = Tally(), threading.Event(), threading.Event()
     poller = Poller(lambda: urls, tally, stop_poller)
-    poller.poll()
+    assert poller.poll(), "the first poll failed"
     writers = [
         Writer(
             lambda i=i: urls[i % len(urls)],
@@ -54,8 +54,11 @@ def run_traffic(urls: list[str], label: str) -> tuple[Tally, dict]:
     for writer in writers:
         writer.join(timeout=max(0, started + TIME_LIMIT_SECONDS - time.monotonic()))
     stop_writers.set()
+    for writer in writers:
+        writer.join(timeout=10)
     stop_poller.set()
     poller.join(timeout=10)
+    assert not any(thread.is_alive() for thread in [*writers, poller])
     assert poller.poll(), "the final poll failed"
     result = consistency(urls[0], poller, COLLECTIONS)
     print("\n" + summary(label, tally, result, time.monotonic() - started))
