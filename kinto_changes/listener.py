@@ -27,6 +27,9 @@ class PendingChanges:
         self.deleted_buckets: list[str] = []
 
     def write(self, registry) -> None:
+        # Writes that touched no monitored collection never take the cursor lock.
+        if not self.changes and not self.deleted_buckets:
+            return
         writer = EntryWriter(registry.storage, registry.changes_cursor_lock, registry.changes)
         writer.write(self.changes, self.deleted_buckets)
 

@@ -115,16 +115,19 @@ class TestCursorLockScope(BaseWebTest):
     def get_app_settings(cls, backend):
         settings = base_settings(backend)
         settings["includes"] = "kinto_changes tests.failing_plugin"
+        settings["changes.resources"] = "/buckets/b"
         return settings
 
-    def test_lock_and_entry_belong_to_the_request_transaction(self):
+    @pytest.fixture(autouse=True)
+    def _postgresql_only(self):
         if self.backend == "memory":
             pytest.skip("PostgreSQL transactions and advisory locks")
+        self.app.app.registry.commit_probes.clear()
+
+    def test_lock_and_entry_belong_to_the_request_transaction(self):
         self.create_collection("b", "c")
         before = self.entries()[("b", "c")]["last_modified"]
         probes = self.app.app.registry.commit_probes
-        probes.clear()
-
         self.create_record("b", "c", probe=True)
 
         # While the request committed, after its entries were written, another
@@ -136,6 +139,12 @@ class TestCursorLockScope(BaseWebTest):
         assert try_cursor_lock() is True
         assert self.entries()[("b", "c")]["last_modified"] == self.records_etag("b", "c")
         assert self.records_etag("b", "c") > before
+
+    def test_writes_outside_the_monitored_collections_do_not_take_the_lock(self):
+        self.create_collection("other", "c")
+        self.create_record("other", "c", probe=True)
+        [seen] = self.app.app.registry.commit_probes
+        assert seen["lock_free"] is True
 
 
 def try_cursor_lock() -> bool:
