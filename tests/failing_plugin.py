@@ -11,11 +11,15 @@ whose data holds:
 - ``"pause_at_commit": <seconds>`` sleeps while the transaction commits,
   after the entries were written, holding the cursor lock (to kill the
   server at that moment);
+- ``"hold": true`` stops the ``ResourceChanged`` subscriber, before the entries
+  are written, until the test sets ``registry.release`` (it sets
+  ``registry.holding`` when it stops);
 - ``"probe": true`` looks at the database from another connection while the
   transaction commits, after the entries were written, and keeps what it saw
   in ``registry.commit_probes``.
 """
 
+import threading
 import time
 
 import sqlalchemy
@@ -32,6 +36,8 @@ class PluginFailure(Exception):
 
 def includeme(config: Configurator) -> None:
     config.registry.commit_probes = []
+    config.registry.holding = threading.Event()
+    config.registry.release = threading.Event()
     config.add_subscriber(on_resource_changed, ResourceChanged, for_resources=("record",))
 
 
@@ -39,6 +45,10 @@ def on_resource_changed(event: ResourceChanged) -> None:
     flagged = [i["new"] for i in event.impacted_objects if "new" in i]
     if any(record.get("fail") for record in flagged):
         raise PluginFailure("A ResourceChanged subscriber failed")
+    if any(record.get("hold") for record in flagged):
+        registry = event.request.registry
+        registry.holding.set()
+        registry.release.wait(timeout=10)
     current = transaction.get()
     if any(record.get("fail_at_commit") for record in flagged):
         current.addBeforeCommitHook(fail_at_commit)

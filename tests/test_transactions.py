@@ -5,6 +5,8 @@ commit or roll back with the records. Kinto's memory backend never rolls
 back; there the tests assert what a client actually sees.
 """
 
+import threading
+
 import pytest
 import sqlalchemy
 
@@ -106,6 +108,35 @@ class TestFailingRequests(BaseWebTest):
             self.assert_entry_follows_records(cid)
         # Pollers are told about exactly the collections that changed.
         assert sorted(self.entries(f"_since={etag_before}")) == moved
+
+
+class TestConcurrentDeletion(BaseWebTest):
+    @classmethod
+    def get_app_settings(cls, backend):
+        settings = base_settings(backend)
+        settings["includes"] = "kinto_changes tests.failing_plugin"
+        return settings
+
+    def test_record_committed_after_its_collection_was_deleted(self):
+        # Kinto checks that the collection exists when the request starts;
+        # another request can delete it before the record commits.
+        self.create_collection("b", "c")
+        registry = self.app.app.registry
+        registry.holding.clear()
+        registry.release.clear()
+        body = {"data": {"hold": True}}
+        writer = threading.Thread(
+            target=self.app.post_json, args=(RECORDS.format("c"), body), kwargs={"headers": ALICE}
+        )
+        writer.start()
+        assert registry.holding.wait(timeout=10)
+        self.app.delete("/buckets/b/collections/c", headers=ALICE)
+        registry.release.set()
+        writer.join(timeout=10)
+
+        self.app.get("/buckets/b/collections/c", headers=ALICE, status=404)
+        assert ("b", "c") not in self.entries()
+        assert self.entries("_since=0")[("b", "c")]["deleted"] is True
 
 
 class TestCursorLockScope(BaseWebTest):
