@@ -73,8 +73,11 @@ def assert_nothing_missed(tally: Tally, result: dict) -> None:
 
 def test_two_postgresql_processes_with_concurrent_writers():
     settings = server_settings("postgresql", COLLECTIONS)
-    empty_database(settings)
-    with KintoServer(settings, threads=4) as first, KintoServer(settings, threads=4) as second:
+    with (
+        empty_database(settings),
+        KintoServer(settings, threads=4) as first,
+        KintoServer(settings, threads=4) as second,
+    ):
         tally, result = run_traffic([first.url, second.url], "postgresql, 2 processes x 4 threads")
     assert_nothing_missed(tally, result)
 

@@ -79,13 +79,13 @@ def put_paused_record(url: str) -> None:
 def test_sigkill_during_writes_loses_no_change():
     settings = server_settings("postgresql", COLLECTIONS)
     settings["includes"] = "kinto_changes tests.failing_plugin"
-    empty_database(settings)
     engine = sqlalchemy.create_engine(
         sqlalchemy.engine.make_url(POSTGRESQL_URL).set(drivername="postgresql+psycopg2"),
         poolclass=sqlalchemy.pool.NullPool,
     )
     tally, stop = Tally(), threading.Event()
     with ExitStack() as servers:
+        servers.enter_context(empty_database(settings))
         current = servers.enter_context(KintoServer(settings, threads=4, env=ENV))
         create_collections(current.url, [*COLLECTIONS, PAUSED_COLLECTION])
         poller = Poller(lambda: [current.url], tally, stop)

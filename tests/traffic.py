@@ -7,6 +7,7 @@ page through ``Next-Page``, keeping the ETag of the first page. At the end,
 :func:`consistency` compares what the poller saw with the records timestamps.
 """
 
+import contextlib
 import random
 import threading
 import time
@@ -55,10 +56,16 @@ def server_settings(backend: str, collections: list[tuple[str, str]]) -> dict:
     return settings
 
 
-def empty_database(settings: dict) -> None:
-    """The PostgreSQL schema initialised, and nothing stored."""
+@contextlib.contextmanager
+def empty_database(settings: dict):
+    """The PostgreSQL schema initialised, nothing stored, and nothing left behind."""
     ensure_postgresql()
-    flush(make_app(settings))
+    app = make_app(settings)
+    flush(app)
+    try:
+        yield
+    finally:
+        flush(app)
 
 
 def create_collections(base_url: str, collections: list[tuple[str, str]]) -> None:
