@@ -41,7 +41,8 @@ class Change:
 
     bucket_id: str
     collection_id: str
-    # False: its records changed; True: it (or its bucket) may have been deleted.
+    # True when the event deleted it (or its bucket). Whatever the event, the
+    # writer checks under the lock whether the collection still exists.
     maybe_deleted: bool = False
 
 
@@ -106,18 +107,27 @@ class EntryWriter:
             self.cursor = self.lock.newest_cursor(self.storage)
             changes = [*changes, *self._listed_in(deleted_buckets)]
             for change in dict.fromkeys(changes):
-                if change.maybe_deleted and not self._exists(change):
-                    self.tombstone(change.bucket_id, change.collection_id)
-                else:
+                # Also for record changes: Kinto checks the collection when a
+                # request starts, and another request can delete it before the
+                # record commits.
+                if self._exists(change):
                     self.upsert(change.bucket_id, change.collection_id)
+                else:
+                    self.tombstone(change.bucket_id, change.collection_id)
 
     def upsert(self, bucket_id: str, collection_id: str) -> None:
         uri = uri_scopes(bucket_id, collection_id)[1]
         timestamp = self.storage.resource_timestamp(resource_name="record", parent_id=uri)
-        self._store(bucket_id, collection_id, timestamp, {RECORDS_TIMESTAMP: timestamp})
+        # Kinto notifies the events of a /batch sub-request even when a later
+        # 409 rolled it back: an unchanged entry keeps its cursor, so that
+        # pollers are not told about a change that did not happen.
+        entry = self._stored(bucket_id, collection_id)
+        if entry.get("deleted") or entry.get(RECORDS_TIMESTAMP) != timestamp:
+            self._store(bucket_id, collection_id, timestamp, {RECORDS_TIMESTAMP: timestamp})
 
     def tombstone(self, bucket_id: str, collection_id: str) -> None:
-        self._store(bucket_id, collection_id, self.now, {"deleted": True})
+        if not self._stored(bucket_id, collection_id).get("deleted"):
+            self._store(bucket_id, collection_id, self.now, {"deleted": True})
 
     def _store(self, bucket_id: str, collection_id: str, timestamp: int, extra: dict) -> None:
         self.cursor = max(self.cursor + 1, min(timestamp, self.now))
@@ -136,6 +146,16 @@ class EntryWriter:
         self.storage.update(
             resource_name=RESOURCE_NAME, parent_id=PARENT_ID, object_id=object_id, obj=entry
         )
+
+    def _stored(self, bucket_id: str, collection_id: str) -> dict:
+        """The stored entry of this collection (empty if none)."""
+        object_id = entry_id(self.settings.http_host, bucket_id, collection_id)
+        try:
+            return self.storage.get(
+                resource_name=RESOURCE_NAME, parent_id=PARENT_ID, object_id=object_id
+            )
+        except storage_exceptions.ObjectNotFoundError:
+            return {}
 
     def _exists(self, change: Change) -> bool:
         try:

@@ -29,6 +29,9 @@ class PendingChanges:
         self.deleted_buckets: list[str] = []
 
     def write(self, registry) -> None:
+        # Writes that touched no monitored collection never take the cursor lock.
+        if not self.changes and not self.deleted_buckets:
+            return
         writer = EntryWriter(registry.storage, registry.changes_cursor_lock, registry.changes)
         metrics = getattr(registry, "metrics", None)
         timer = metrics.timer("plugins.changes.commit.seconds") if metrics else nullcontext()
