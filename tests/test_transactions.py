@@ -34,7 +34,7 @@ class TestFailingRequests(BaseWebTest):
         self.before = self.list_state()
 
     def list_state(self) -> tuple[int, list]:
-        response = self.get_list("_since=0")
+        response = self.get_list("gt_last_modified=0")
         return int(response.headers["ETag"].strip('"')), response.json["data"]
 
     def assert_entry_follows_records(self, cid: str) -> None:
@@ -130,7 +130,7 @@ class TestFailingRequests(BaseWebTest):
         assert [r.status_code for r in responses] == [201]
         self.app.get("/buckets/b/collections/c", headers=ALICE, status=404)
         assert ("b", "c") not in self.entries()
-        assert self.entries("_since=0")[("b", "c")]["deleted"] is True
+        assert self.entries("gt_last_modified=0")[("b", "c")]["deleted"] is True
 
 
 class TestCursorLockScope(BaseWebTest):
@@ -143,10 +143,10 @@ class TestCursorLockScope(BaseWebTest):
         settings["changes.resources"] = "/buckets/b"
         return settings
 
+    backends = ("postgresql",)  # Transactions and advisory locks.
+
     @pytest.fixture(autouse=True)
-    def _postgresql_only(self):
-        if self.backend == "memory":
-            pytest.skip("PostgreSQL transactions and advisory locks")
+    def _clear_probes(self):
         self.app.app.registry.commit_probes.clear()
 
     def test_lock_and_entry_belong_to_the_request_transaction(self):
