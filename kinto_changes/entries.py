@@ -25,11 +25,8 @@ from .utils import entry_id, iter_objects
 PARENT_ID = "kinto_changes"
 RESOURCE_NAME = "changes"
 
-# Data fields of an entry that clients never see.
+# Data field of an entry holding its records timestamp (served as ``last_modified``).
 RECORDS_TIMESTAMP = "_timestamp"
-URI = "_uri"
-SCOPES = "_scopes"
-HIDDEN_FIELDS = (RECORDS_TIMESTAMP, URI, SCOPES)
 
 # Key of the PostgreSQL advisory lock that serialises cursor assignment.
 ADVISORY_LOCK_KEY = int.from_bytes(b"kchanges", "big") >> 1
@@ -132,13 +129,10 @@ class EntryWriter:
     def _store(self, bucket_id: str, collection_id: str, timestamp: int, extra: dict) -> None:
         self.cursor = max(self.cursor + 1, min(timestamp, self.now))
         extra.setdefault(RECORDS_TIMESTAMP, self.cursor)
-        scopes = uri_scopes(bucket_id, collection_id)
         entry = {
             "bucket": bucket_id,
             "collection": collection_id,
             "host": self.settings.http_host,
-            URI: scopes[1],
-            SCOPES: list(scopes),
             "last_modified": self.cursor,
             **extra,
         }

@@ -53,6 +53,23 @@ class ChangesSettings:
         return not self.collections
 
     @property
+    def monitored_buckets(self) -> tuple[str, ...]:
+        return bucket_ids(self.collections)
+
+    @property
+    def monitored_collections(self) -> tuple[tuple[str, str], ...]:
+        return collection_ids(self.collections)
+
+    @property
+    def excluded_buckets(self) -> tuple[str, ...]:
+        return bucket_ids(self.excluded_collections)
+
+    @property
+    def hidden_collections(self) -> tuple[tuple[str, str], ...]:
+        """Collections never listed: the list's own, and the excluded ones."""
+        return ((self.bucket, self.collection), *collection_ids(self.excluded_collections))
+
+    @property
     def list_uri(self) -> str:
         return f"/buckets/{self.bucket}/collections/{self.collection}"
 
@@ -73,6 +90,16 @@ class ChangesSettings:
         if any(uri in self.excluded_collections for uri in scopes):
             return False
         return self.monitors_everything or any(uri in self.collections for uri in scopes)
+
+
+def bucket_ids(uris: tuple[str, ...]) -> tuple[str, ...]:
+    """The bucket ids of the bucket URIs among ``uris``."""
+    return tuple(m[1] for m in map(URI_PATTERN.match, uris) if not m[2])
+
+
+def collection_ids(uris: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """The (bucket id, collection id) of the collection URIs among ``uris``."""
+    return tuple((m[1], m[2]) for m in map(URI_PATTERN.match, uris) if m[2])
 
 
 def uri_scopes(bucket_id: str, collection_id: str) -> tuple[str, str]:

@@ -20,14 +20,16 @@ from kinto.core.resource.model import Model
 from kinto.core.resource.schema import RequestSchema
 from kinto.core.resource.viewset import ViewSet
 from kinto.core.storage import Filter
+from kinto.core.storage.memory import MemoryBasedStorage
 from kinto.core.utils import COMPARISON, msec_time
 from pyramid.config import Configurator
 from pyramid.httpexceptions import HTTPMethodNotAllowed, HTTPTemporaryRedirect
 from pyramid.security import NO_PERMISSION_REQUIRED
 
-from .entries import HIDDEN_FIELDS, PARENT_ID, RECORDS_TIMESTAMP, RESOURCE_NAME, SCOPES, URI
+from .entries import PARENT_ID, RECORDS_TIMESTAMP, RESOURCE_NAME
 from .schemas import ListQuerySchema, query_string_size_validator
 from .settings import ChangesSettings
+from .utils import entry_id
 
 
 DAY_MSEC = 24 * 3600 * 1000
@@ -43,26 +45,37 @@ class ChangesSchema(resource.ResourceSchema):
 
 
 def visibility_filters(settings: ChangesSettings, include_deleted: bool) -> list[Filter]:
-    """The entries a reader may see under the current settings.
+    """Storage filters selecting the entries readers see under the current settings.
 
     Applied when reading, so that a collection leaving the monitored set
-    disappears at once.
+    disappears at once. Exact, unless :func:`filters_are_exact` says otherwise
+    (then a superset, refined by :meth:`ChangesSettings.is_monitored`).
     """
-    excluded = [u for u in settings.excluded_collections if "/collections/" in u]
-    excluded_buckets = [
-        u.split("/")[2] for u in settings.excluded_collections if u not in excluded
-    ]
+    host = settings.http_host
+    hidden = [entry_id(host, *ids) for ids in settings.hidden_collections]
     filters = [
-        Filter("host", settings.http_host, COMPARISON.EQ),
-        Filter(URI, [*excluded, settings.list_uri], COMPARISON.EXCLUDE),
+        Filter("host", host, COMPARISON.EQ),
+        Filter("id", hidden, COMPARISON.EXCLUDE),
     ]
-    if excluded_buckets:
-        filters.append(Filter("bucket", excluded_buckets, COMPARISON.EXCLUDE))
-    if settings.collections:
-        filters.append(Filter(SCOPES, list(settings.collections), COMPARISON.CONTAINS_ANY))
+    if settings.excluded_buckets:
+        filters.append(Filter("bucket", list(settings.excluded_buckets), COMPARISON.EXCLUDE))
+    if settings.monitored_collections and not settings.monitored_buckets:
+        ids = [entry_id(host, *ids) for ids in settings.monitored_collections]
+        filters.append(Filter("id", ids, COMPARISON.IN))
+    elif settings.collections:
+        buckets = {*settings.monitored_buckets, *(b for b, _ in settings.monitored_collections)}
+        filters.append(Filter("bucket", sorted(buckets), COMPARISON.IN))
     if not include_deleted:
         filters.append(Filter("deleted", True, COMPARISON.NOT))
     return filters
+
+
+def filters_are_exact(settings: ChangesSettings) -> bool:
+    """Storage filters are ANDed: bucket URIs *and* collection URIs of other
+    buckets (an OR) are selected by bucket first, then checked one by one."""
+    return not settings.monitored_buckets or all(
+        b in settings.monitored_buckets for b, _ in settings.monitored_collections
+    )
 
 
 class ChangesModel(Model):
@@ -73,20 +86,38 @@ class ChangesModel(Model):
         super().__init__(registry.storage, registry.permission, resource_name=RESOURCE_NAME)
         self.settings = registry.changes
         self.cursor_lock = registry.changes_cursor_lock
+        # Kinto's memory backend applies filters with generic comparisons, several
+        # times per object: there, visibility is checked in Python.
+        self.filter_in_storage = not isinstance(registry.storage, MemoryBasedStorage)
 
     def timestamp(self, parent_id=None) -> int:
         return self.cursor_lock.newest_cursor(self.storage)
 
-    def get_objects(self, filters=None, include_deleted=False, **kwargs) -> list[dict]:
-        # Kinto's memory backend lets a ``has_`` filter override the filters
-        # before it: ours come last.
-        filters = [*(filters or []), *visibility_filters(self.settings, include_deleted)]
+    def get_objects(self, filters=None, include_deleted=False, limit=None, **kwargs) -> list:
         kwargs.pop("parent_id", None)
-        return super().get_objects(filters=filters, parent_id=PARENT_ID, **kwargs)
+        filters = list(filters or [])
+        if self.filter_in_storage:
+            # Ours come last: Kinto's memory backend lets a ``has_`` filter
+            # override the filters before it.
+            filters += visibility_filters(self.settings, include_deleted)
+            if filters_are_exact(self.settings):
+                return super().get_objects(filters, limit=limit, parent_id=PARENT_ID, **kwargs)
+        entries = super().get_objects(filters, parent_id=PARENT_ID, **kwargs)
+        visible = [e for e in entries if self.is_visible(e, include_deleted)]
+        return visible[:limit] if limit else visible
 
     def count_objects(self, filters=None, parent_id=None) -> int:
-        filters = [*(filters or []), *visibility_filters(self.settings, False)]
-        return super().count_objects(filters=filters, parent_id=PARENT_ID)
+        if self.filter_in_storage and filters_are_exact(self.settings):
+            filters = [*(filters or []), *visibility_filters(self.settings, False)]
+            return super().count_objects(filters=filters, parent_id=PARENT_ID)
+        return len(self.get_objects(filters=filters))
+
+    def is_visible(self, entry: dict, include_deleted: bool) -> bool:
+        return (
+            entry["host"] == self.settings.http_host
+            and (include_deleted or not entry.get("deleted"))
+            and self.settings.is_monitored(entry["bucket"], entry["collection"])
+        )
 
 
 class Changes(resource.Resource):
@@ -160,9 +191,10 @@ def redirect_old_since(request, **kwargs) -> None:
 
 def public_entry(entry: dict) -> dict:
     """An entry as clients see it: ``last_modified`` is the records timestamp."""
-    public = {k: v for k, v in entry.items() if k not in HIDDEN_FIELDS}
-    if RECORDS_TIMESTAMP in entry:
-        public["last_modified"] = entry[RECORDS_TIMESTAMP]
+    public = dict(entry)
+    timestamp = public.pop(RECORDS_TIMESTAMP, None)
+    if timestamp is not None:
+        public["last_modified"] = timestamp
     return public
 
 
