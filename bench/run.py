@@ -78,15 +78,14 @@ def main(argv: list[str] | None = None) -> int:
         for size in args.sizes:
             log(started, f"filling to N={size:,}")
             servers.grow(variants, size)
+            record_rss(results, variants, size, "filled")
             for backend, pair in pairs.items():
                 scenarios.check_contents(pair, size)
                 if not scenarios.changeset_served(pair.plugin):
                     results.unavailable.add((backend, size, "changeset"))
             log(started, f"measuring N={size:,}")
             measure_rounds(results, pairs, size, args.rounds, timing, args.metrics)
-            for variant in variants:
-                label = "plugin" if variant.plugin else "no plugin"
-                results.rss_kib[(variant.backend, size, label)] = variant.server.peak_rss_kib()
+            record_rss(results, variants, size, "end")
         log(started, "done")
 
     table = report.markdown_table(results)
@@ -116,6 +115,12 @@ def measure_rounds(results, pairs: dict, size: int, rounds: int, timing, metrics
                     else:
                         sample = measurement(pair, timing)
                         results.add(backend, size, metric, variant, sample)
+
+
+def record_rss(results, variants: list, size: int, phase: str) -> None:
+    for variant in variants:
+        label = "plugin" if variant.plugin else "no plugin"
+        results.rss_kib[(variant.backend, size, label, phase)] = variant.server.peak_rss_kib()
 
 
 def meta(args: argparse.Namespace, elapsed: float) -> dict:
