@@ -43,6 +43,39 @@ class Change:
     maybe_deleted: bool = False
 
 
+@dataclass(frozen=True)
+class CollectionState:
+    """What the writer reads of a changed collection, under the lock."""
+
+    exists: bool
+    # ``None`` when not stored yet (then ``resource_timestamp`` stores it).
+    records_timestamp: int | None
+    entry: dict  # Its stored entry, ``{}`` if none.
+
+
+@dataclass(frozen=True)
+class Locked:
+    """What the writer reads once it holds the cursor lock."""
+
+    now: int  # Milliseconds.
+    newest_cursor: int
+    states: dict[tuple[str, str], CollectionState]
+
+
+def read_states(storage: StorageBase, host: str, keys: list[tuple[str, str]]) -> dict:
+    """``{(bucket_id, collection_id): CollectionState}``, through the storage API."""
+    states = {}
+    for bucket_id, collection_id in keys:
+        exists = _exists(storage, bucket_id, collection_id)
+        uri = uri_scopes(bucket_id, collection_id)[1]
+        timestamp = (
+            storage.resource_timestamp(resource_name="record", parent_id=uri) if exists else None
+        )
+        entry = _stored(storage, entry_id(host, bucket_id, collection_id))
+        states[(bucket_id, collection_id)] = CollectionState(exists, timestamp, entry)
+    return states
+
+
 class MemoryCursorLock:
     """Serialise cursor assignment between the threads of one process."""
 
@@ -50,13 +83,19 @@ class MemoryCursorLock:
         self._lock = threading.Lock()
 
     @contextlib.contextmanager
-    def acquire(self, storage: StorageBase) -> Iterator[int]:
-        """Hold the lock, and give the current time in milliseconds."""
+    def acquire(self, storage: StorageBase, host: str, keys: list) -> Iterator[Locked]:
+        """Hold the lock, and read what the writer needs."""
         with self._lock:
-            yield msec_time()
+            states = read_states(storage, host, keys)
+            yield Locked(msec_time(), self.newest_cursor(storage), states)
 
     def newest_cursor(self, storage: StorageBase) -> int:
-        return storage.all_resources_timestamps(RESOURCE_NAME).get(PARENT_ID, 0)
+        # The memory backend keeps the newest ``last_modified`` of each parent:
+        # read ours alone (``all_resources_timestamps`` walks every parent).
+        # Only once there is one: ``resource_timestamp`` would store one.
+        if RESOURCE_NAME not in storage._timestamps.get(PARENT_ID, {}):
+            return 0
+        return storage.resource_timestamp(resource_name=RESOURCE_NAME, parent_id=PARENT_ID)
 
 
 class PostgreSQLCursorLock:
@@ -66,15 +105,66 @@ class PostgreSQLCursorLock:
     transaction commits, so cursors are assigned in commit order.
     """
 
+    # Two statements in one round trip, while other writers wait for the lock
+    # (psycopg2, Kinto's driver, interpolates the parameters client-side).
+    # The second takes its own snapshot once the lock is granted: it sees
+    # what the previous holder committed. It reads what ``read_states`` reads
+    # through the storage API, but the records timestamp it does not store.
+    QUERY = """
+    SELECT pg_advisory_xact_lock(:key);
+    SELECT as_epoch(clock_timestamp()::TIMESTAMP) AS now,
+           (SELECT as_epoch(last_modified)
+              FROM objects
+             WHERE parent_id = :parent_id AND resource_name = :resource_name
+             ORDER BY last_modified DESC
+             LIMIT 1) AS newest_cursor,
+           (SELECT json_agg(json_build_array(
+                     EXISTS (SELECT 1
+                               FROM objects
+                              WHERE resource_name = 'collection' AND NOT deleted
+                                AND parent_id = '/buckets/' || c.bucket_id
+                                AND id = c.collection_id),
+                     (SELECT as_epoch(MAX(last_modified))
+                        FROM ((SELECT last_modified
+                                 FROM objects
+                                WHERE parent_id = c.uri AND resource_name = 'record'
+                                ORDER BY last_modified DESC
+                                LIMIT 1)
+                              UNION ALL
+                              (SELECT last_modified
+                                 FROM timestamps
+                                WHERE parent_id = c.uri AND resource_name = 'record')
+                             ) AS candidates),
+                     (SELECT data
+                        FROM objects
+                       WHERE parent_id = :parent_id AND resource_name = :resource_name
+                         AND id = c.entry_id AND NOT deleted))
+                   ORDER BY c.position)
+              FROM (SELECT *, '/buckets/' || bucket_id || '/collections/' || collection_id AS uri
+                      FROM unnest(CAST(:bucket_ids AS TEXT[]),
+                                  CAST(:collection_ids AS TEXT[]),
+                                  CAST(:entry_ids AS TEXT[]))
+                           WITH ORDINALITY AS u(bucket_id, collection_id, entry_id, position)
+                   ) AS c) AS states;
+    """
+
     @contextlib.contextmanager
-    def acquire(self, storage: StorageBase) -> Iterator[int]:
-        query = """
-        SELECT as_epoch(clock_timestamp()::TIMESTAMP) AS now
-          FROM (SELECT pg_advisory_xact_lock(:key)) AS locked;
-        """
+    def acquire(self, storage: StorageBase, host: str, keys: list) -> Iterator[Locked]:
+        placeholders = {
+            "key": ADVISORY_LOCK_KEY,
+            "parent_id": PARENT_ID,
+            "resource_name": RESOURCE_NAME,
+            "bucket_ids": [bid for bid, _ in keys],
+            "collection_ids": [cid for _, cid in keys],
+            "entry_ids": [entry_id(host, bid, cid) for bid, cid in keys],
+        }
         with storage.client.connect() as conn:
-            now = conn.execute(sqlalchemy.text(query), {"key": ADVISORY_LOCK_KEY}).scalar()
-        yield now
+            row = conn.execute(sqlalchemy.text(self.QUERY), placeholders).one()
+        states = {
+            key: CollectionState(exists, records_timestamp, entry or {})
+            for key, (exists, records_timestamp, entry) in zip(keys, row.states or [], strict=True)
+        }
+        yield Locked(row.now, row.newest_cursor or 0, states)
 
     def newest_cursor(self, storage: StorageBase) -> int:
         newest = storage.list_all(
@@ -99,31 +189,36 @@ class EntryWriter:
         self.settings = settings
 
     def write(self, changes: list[Change], deleted_buckets: list[str] = ()) -> None:
-        with self.lock.acquire(self.storage) as now:
-            self.now = now
-            self.cursor = self.lock.newest_cursor(self.storage)
-            changes = [*changes, *self._listed_in(deleted_buckets)]
-            for change in dict.fromkeys(changes):
+        host = self.settings.http_host
+        keys = list(dict.fromkeys((c.bucket_id, c.collection_id) for c in changes))
+        with self.lock.acquire(self.storage, host, keys) as locked:
+            self.now, self.cursor = locked.now, locked.newest_cursor
+            listed = [(c.bucket_id, c.collection_id) for c in self._listed_in(deleted_buckets)]
+            listed = [key for key in dict.fromkeys(listed) if key not in locked.states]
+            states = {**locked.states, **read_states(self.storage, host, listed)}
+            for (bucket_id, collection_id), state in states.items():
                 # Also for record changes: Kinto checks the collection when a
                 # request starts, and another request can delete it before the
                 # record commits.
-                if self._exists(change):
-                    self.upsert(change.bucket_id, change.collection_id)
+                if state.exists:
+                    self.upsert(bucket_id, collection_id, state)
                 else:
-                    self.tombstone(change.bucket_id, change.collection_id)
+                    self.tombstone(bucket_id, collection_id, state)
 
-    def upsert(self, bucket_id: str, collection_id: str) -> None:
-        uri = uri_scopes(bucket_id, collection_id)[1]
-        timestamp = self.storage.resource_timestamp(resource_name="record", parent_id=uri)
+    def upsert(self, bucket_id: str, collection_id: str, state: CollectionState) -> None:
+        timestamp = state.records_timestamp
+        if timestamp is None:
+            uri = uri_scopes(bucket_id, collection_id)[1]
+            timestamp = self.storage.resource_timestamp(resource_name="record", parent_id=uri)
         # Kinto notifies the events of a /batch sub-request even when a later
         # 409 rolled it back: an unchanged entry keeps its cursor, so that
         # pollers are not told about a change that did not happen.
-        entry = self._stored(bucket_id, collection_id)
+        entry = state.entry
         if entry.get("deleted") or entry.get(RECORDS_TIMESTAMP) != timestamp:
             self._store(bucket_id, collection_id, timestamp, {RECORDS_TIMESTAMP: timestamp})
 
-    def tombstone(self, bucket_id: str, collection_id: str) -> None:
-        if not self._stored(bucket_id, collection_id).get("deleted"):
+    def tombstone(self, bucket_id: str, collection_id: str, state: CollectionState) -> None:
+        if not state.entry.get("deleted"):
             self._store(bucket_id, collection_id, self.now, {"deleted": True})
 
     def _store(self, bucket_id: str, collection_id: str, timestamp: int, extra: dict) -> None:
@@ -141,27 +236,6 @@ class EntryWriter:
             resource_name=RESOURCE_NAME, parent_id=PARENT_ID, object_id=object_id, obj=entry
         )
 
-    def _stored(self, bucket_id: str, collection_id: str) -> dict:
-        """The stored entry of this collection (empty if none)."""
-        object_id = entry_id(self.settings.http_host, bucket_id, collection_id)
-        try:
-            return self.storage.get(
-                resource_name=RESOURCE_NAME, parent_id=PARENT_ID, object_id=object_id
-            )
-        except storage_exceptions.ObjectNotFoundError:
-            return {}
-
-    def _exists(self, change: Change) -> bool:
-        try:
-            self.storage.get(
-                resource_name="collection",
-                parent_id=f"/buckets/{change.bucket_id}",
-                object_id=change.collection_id,
-            )
-        except storage_exceptions.ObjectNotFoundError:
-            return False
-        return True
-
     def _listed_in(self, bucket_ids: list[str]) -> list[Change]:
         """The live entries of deleted buckets: their collections are gone too."""
         if not bucket_ids:
@@ -173,3 +247,21 @@ class EntryWriter:
         ]
         entries = iter_objects(self.storage, RESOURCE_NAME, PARENT_ID, filters=filters)
         return [Change(e["bucket"], e["collection"], maybe_deleted=True) for e in entries]
+
+
+def _stored(storage: StorageBase, object_id: str) -> dict:
+    """A stored entry (empty if none)."""
+    try:
+        return storage.get(resource_name=RESOURCE_NAME, parent_id=PARENT_ID, object_id=object_id)
+    except storage_exceptions.ObjectNotFoundError:
+        return {}
+
+
+def _exists(storage: StorageBase, bucket_id: str, collection_id: str) -> bool:
+    try:
+        storage.get(
+            resource_name="collection", parent_id=f"/buckets/{bucket_id}", object_id=collection_id
+        )
+    except storage_exceptions.ObjectNotFoundError:
+        return False
+    return True

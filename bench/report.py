@@ -1,0 +1,316 @@
+"""Summaries of a run: the markdown table, the targets, the JSON and the plot."""
+
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.loadgen import Sample
+
+
+BACKEND_NAMES = {"memory": "memory", "postgresql": "PostgreSQL"}
+
+# (metric, variant) -> label in the table and the plot.
+LABELS = {
+    ("full", "list"): "full: list",
+    ("full", "reference"): "full: /records reference",
+    ("full", "reference, no plugin"): "full: /records reference, no plugin",
+    ("since", "list"): "since: list ?_since=ETag",
+    ("notmod", "list"): "notmod: list 304",
+    ("changeset", "list"): "changeset: list",
+    ("changeset", "collection"): "changeset: reference collection",
+    ("write-1", "plugin"): "write, 1 client: plugin",
+    ("write-1", "no plugin"): "write, 1 client: no plugin",
+    ("write-8", "plugin"): "write, 8 clients: plugin",
+    ("write-8", "no plugin"): "write, 8 clients: no plugin",
+}
+REFERENCE = ("full", "reference")
+# When the peak RSS is read: once filled (both servers received the same
+# requests), and after the rounds (the plugin's server also served its list).
+RSS_PHASES = {"filled": "peak RSS once filled", "end": "peak RSS after the rounds"}
+SMALLEST = "smallest N"
+# (metric, variant) -> what its ratio divides it by.
+RATIOS = {
+    ("full", "list"): REFERENCE,
+    ("full", "reference"): ("full", "reference, no plugin"),
+    ("since", "list"): SMALLEST,
+    ("notmod", "list"): SMALLEST,
+    ("changeset", "list"): REFERENCE,
+    ("changeset", "collection"): REFERENCE,
+    ("write-1", "plugin"): ("write-1", "no plugin"),
+    ("write-8", "plugin"): ("write-8", "no plugin"),
+}
+
+
+@dataclass
+class Results:
+    """Every sample of a run, by ``(backend, N, metric, variant)``."""
+
+    backends: list[str]
+    sizes: list[int]
+    samples: dict = field(default_factory=dict)
+    unavailable: set = field(default_factory=set)  # (backend, N, metric)
+    # (backend, N, "plugin"|"no plugin", phase) -> peak RSS; phase: one of RSS_PHASES.
+    rss_kib: dict = field(default_factory=dict)
+
+    def add(self, backend: str, size: int, metric: str, variant: str, sample: Sample) -> None:
+        self.samples.setdefault((backend, size, metric, variant), []).append(sample)
+
+    def rps(self, backend: str, size: int, key: tuple[str, str]) -> float | None:
+        samples = self.samples.get((backend, size, *key))
+        return statistics.median(s.rps for s in samples) if samples else None
+
+    def latency(self, backend: str, size: int, key: tuple[str, str]) -> float | None:
+        samples = self.samples.get((backend, size, *key))
+        return statistics.median(s.median_ms for s in samples) if samples else None
+
+    def ratio(self, backend: str, size: int, key: tuple[str, str]) -> float | None:
+        base = RATIOS.get(key)
+        if base is None:
+            return None
+        value = self.rps(backend, size, key)
+        if base == SMALLEST:
+            reference = self.rps(backend, self.sizes[0], key)
+        else:
+            reference = self.rps(backend, size, base)
+        return value / reference if value and reference else None
+
+    def rss_ratio(self, backend: str, size: int, phase: str) -> float | None:
+        plugin = self.rss_kib.get((backend, size, "plugin", phase))
+        plain = self.rss_kib.get((backend, size, "no plugin", phase))
+        return plugin / plain if plugin and plain else None
+
+
+def ratio_meaning(key: tuple[str, str], sizes: list[int]) -> str:
+    base = RATIOS.get(key)
+    if base is None:
+        return ""
+    if base == SMALLEST:
+        return f"req/s ÷ same at N={sizes[0]:,}"
+    if base == REFERENCE:
+        return "req/s ÷ /records reference"
+    return "plugin ÷ no plugin"
+
+
+def _number(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "n/a"
+    if value >= 100:
+        return f"{value:,.0f}{unit}"
+    return f"{value:.1f}{unit}" if value >= 10 else f"{value:.2f}{unit}"
+
+
+def _ratio(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def markdown_table(results: Results) -> str:
+    """One table: metric × N × backend, with ratios."""
+    header = ["metric", "N"]
+    for backend in results.backends:
+        name = BACKEND_NAMES[backend]
+        header += [f"{name} req/s", f"{name} median ms", f"{name} ratio"]
+    header.append("ratio is")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for key, label in LABELS.items():
+        for size in results.sizes:
+            row = [label, f"{size:,}"]
+            for backend in results.backends:
+                if (backend, size, key[0]) in results.unavailable:
+                    row += ["n/a", "n/a", ""]
+                    continue
+                row += [
+                    _number(results.rps(backend, size, key)),
+                    _number(results.latency(backend, size, key)),
+                    _ratio(results.ratio(backend, size, key)),
+                ]
+            row.append(ratio_meaning(key, results.sizes))
+            lines.append("| " + " | ".join(row) + " |")
+    for phase, label in RSS_PHASES.items():
+        for variant in ("plugin", "no plugin"):
+            for size in results.sizes:
+                row = [f"{label}: {variant}", f"{size:,}"]
+                for backend in results.backends:
+                    kib = results.rss_kib.get((backend, size, variant, phase))
+                    ratio = (
+                        results.rss_ratio(backend, size, phase) if variant == "plugin" else None
+                    )
+                    row += [_number(kib and kib / 1024, " MiB"), "", _ratio(ratio)]
+                row.append("plugin ÷ no plugin (MiB)" if variant == "plugin" else "")
+                lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Target:
+    description: str
+    value: float | None
+    threshold: float
+    at_most: bool = False
+
+    @property
+    def met(self) -> bool | None:
+        if self.value is None:
+            return None
+        return self.value <= self.threshold if self.at_most else self.value >= self.threshold
+
+    def line(self) -> str:
+        status = {True: "MET ", False: "MISSED", None: "n/a "}[self.met]
+        sign = "≤" if self.at_most else "≥"
+        value = "n/a" if self.value is None else f"{self.value:.3f}"
+        return f"- {status} {self.description}: {value} (target {sign} {self.threshold})"
+
+
+def targets(results: Results) -> list[Target]:
+    """The issue's targets, checked at the largest N of the run."""
+    largest, smallest = results.sizes[-1], results.sizes[0]
+    found = []
+    for backend in results.backends:
+        name = BACKEND_NAMES[backend]
+        found.append(
+            Target(
+                f"{name}: full list ÷ /records reference at N={largest:,}",
+                results.ratio(backend, largest, ("full", "list")),
+                0.8,
+            )
+        )
+        for phase, label in RSS_PHASES.items():
+            found.append(
+                Target(
+                    f"{name}: {label}, plugin ÷ no plugin at N={largest:,}",
+                    results.rss_ratio(backend, largest, phase),
+                    1.1,
+                    at_most=True,
+                )
+            )
+    if "postgresql" in results.backends:
+        for metric in ("since", "notmod"):
+            found.append(
+                Target(
+                    f"PostgreSQL: {metric} req/s at N={largest:,} ÷ at N={smallest:,}",
+                    results.ratio("postgresql", largest, (metric, "list")),
+                    0.8,
+                )
+            )
+    thresholds = {
+        ("memory", "write-1"): 0.9,
+        ("postgresql", "write-1"): 0.85,
+        ("postgresql", "write-8"): 0.75,
+    }
+    for (backend, metric), threshold in thresholds.items():
+        if backend in results.backends:
+            clients = {"write-1": "1 client", "write-8": "8 clients"}[metric]
+            found.append(
+                Target(
+                    f"{BACKEND_NAMES[backend]}: write plugin ÷ no plugin, {clients}, "
+                    f"N={largest:,}",
+                    results.ratio(backend, largest, (metric, "plugin")),
+                    threshold,
+                )
+            )
+    return found
+
+
+def to_json(results: Results, meta: dict) -> dict:
+    samples = [
+        {
+            "backend": backend,
+            "n": size,
+            "metric": metric,
+            "variant": variant,
+            "rps": results.rps(backend, size, (metric, variant)),
+            "median_ms": results.latency(backend, size, (metric, variant)),
+            "ratio": results.ratio(backend, size, (metric, variant)),
+            "rounds": [
+                {"rps": s.rps, "median_ms": s.median_ms, "count": s.count, "clients": s.clients}
+                for s in rounds
+            ],
+        }
+        for (backend, size, metric, variant), rounds in results.samples.items()
+    ]
+    return {
+        "meta": meta,
+        "samples": samples,
+        "unavailable": [
+            {"backend": b, "n": n, "metric": m} for b, n, m in sorted(results.unavailable)
+        ],
+        "peak_rss_kib": [
+            {"backend": b, "n": n, "variant": v, "phase": phase, "kib": kib}
+            for (b, n, v, phase), kib in sorted(results.rss_kib.items())
+        ],
+        "targets": [
+            {
+                "description": t.description,
+                "value": t.value,
+                "threshold": t.threshold,
+                "met": t.met,
+            }
+            for t in targets(results)
+        ],
+    }
+
+
+def write_json(path: Path, results: Results, meta: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(to_json(results, meta), indent=2) + "\n")
+
+
+STYLES = {  # (metric, variant) -> (color, line style)
+    ("full", "list"): ("tab:blue", "-"),
+    ("full", "reference"): ("tab:gray", "-"),
+    ("full", "reference, no plugin"): ("tab:gray", ":"),
+    ("since", "list"): ("tab:green", "-"),
+    ("notmod", "list"): ("tab:olive", "-"),
+    ("changeset", "list"): ("tab:purple", "-"),
+    ("changeset", "collection"): ("tab:pink", "-"),
+    ("write-1", "plugin"): ("tab:red", "-"),
+    ("write-1", "no plugin"): ("tab:red", ":"),
+    ("write-8", "plugin"): ("tab:orange", "-"),
+    ("write-8", "no plugin"): ("tab:orange", ":"),
+}
+
+
+def plot(path: Path, results: Results, title: str) -> bool:
+    """Throughput against N, one line per endpoint, one panel per backend.
+
+    Returns False (and draws nothing) when matplotlib is not installed.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # pragma: no cover
+        return False
+    backends = results.backends
+    figure, axes = plt.subplots(
+        1, len(backends), figsize=(6.5 * len(backends), 5.5), sharey=True, squeeze=False
+    )
+    for axis, backend in zip(axes[0], backends, strict=True):
+        for key, label in LABELS.items():
+            points = [
+                (size, results.rps(backend, size, key))
+                for size in results.sizes
+                if results.rps(backend, size, key)
+            ]
+            if not points:
+                continue
+            color, style = STYLES[key]
+            xs, ys = zip(*points, strict=True)
+            axis.plot(xs, ys, style, color=color, marker="o", label=label, linewidth=2)
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_xticks(results.sizes, [f"{s:,}" for s in results.sizes])
+        axis.minorticks_off()
+        axis.set_title(BACKEND_NAMES[backend])
+        axis.set_xlabel("N (monitored collections; records in the reference)")
+        axis.grid(True, which="major", alpha=0.3)
+    axes[0][0].set_ylabel("requests per second (median of rounds)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=4, fontsize="small", frameon=False)
+    figure.suptitle(title)
+    figure.tight_layout(rect=(0, 0.12, 1, 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return True

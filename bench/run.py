@@ -1,0 +1,176 @@
+"""Benchmark kinto-changes against real Kinto servers on 127.0.0.1.
+
+    python bench/run.py           # N = 100, 1,000, 10,000 (about 10 minutes)
+    python bench/run.py --quick   # N = 100, 1,000 (under 3 minutes)
+
+Starts, per backend (memory, PostgreSQL), one Kinto with the plugin and the
+same Kinto without it, fills both with N monitored collections and a
+reference collection of N records through ``/batch``, then measures each
+metric round after round, alternating the variants, and keeps the median of
+the rounds. Prints one markdown table and the targets, writes the JSON and the
+plot. The client runs on the same machine as the servers and the database.
+"""
+
+import argparse
+import os
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import report, scenarios, servers  # noqa: E402
+
+
+BENCH = ROOT / "bench"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="N = 100, 1,000; short rounds")
+    parser.add_argument("--sizes", type=lambda v: [int(n) for n in v.split(",")])
+    parser.add_argument("--rounds", type=int, help="rounds per N (median kept)")
+    parser.add_argument("--duration", type=float, help="seconds per measurement")
+    parser.add_argument("--backends", default="memory,postgresql")
+    parser.add_argument(
+        "--metrics",
+        default=",".join(scenarios.GROUPS),
+        help=f"a subset of {','.join(scenarios.GROUPS)}",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("KINTO_CHANGES_BENCH_DB", servers.DEFAULT_DATABASE_URL),
+        help="dropped and re-created; the server without the plugin uses <name>_plain",
+    )
+    args = parser.parse_args(argv)
+    custom = (
+        args.sizes or args.rounds or args.duration or args.metrics != parser.get_default("metrics")
+    )
+    args.mode = "custom" if custom else "quick" if args.quick else "full"
+    args.sizes = args.sizes or ([100, 1000] if args.quick else [100, 1000, 10000])
+    args.rounds = args.rounds or (3 if args.quick else 5)
+    args.duration = args.duration or (0.4 if args.quick else 1.0)
+    args.backends = args.backends.split(",")
+    args.metrics = args.metrics.split(",")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+    if "postgresql" in args.backends:
+        reason = servers.postgresql_available(args.database_url)
+        if reason:
+            print(f"PostgreSQL unreachable ({reason}): memory only.", file=sys.stderr)
+            args.backends.remove("postgresql")
+    results = report.Results(args.backends, args.sizes)
+    timing = scenarios.Timing(args.duration)
+
+    with servers.running_variants(args.backends, args.database_url) as variants:
+        pairs = {
+            backend: scenarios.Pair(*[v for v in variants if v.backend == backend])
+            for backend in args.backends
+        }
+        for size in args.sizes:
+            log(started, f"filling to N={size:,}")
+            servers.grow(variants, size)
+            record_rss(results, variants, size, "filled")
+            for backend, pair in pairs.items():
+                scenarios.check_contents(pair, size)
+                if not scenarios.changeset_served(pair.plugin):
+                    results.unavailable.add((backend, size, "changeset"))
+            log(started, f"measuring N={size:,}")
+            measure_rounds(results, pairs, size, args.rounds, timing, args.metrics)
+            record_rss(results, variants, size, "end")
+        log(started, "done")
+
+    table = report.markdown_table(results)
+    print(table)
+    print()
+    print("Targets:")
+    for target in report.targets(results):
+        print(target.line())
+    save(args, results, table, meta(args, time.monotonic() - started))
+    return 0
+
+
+def measure_rounds(results, pairs: dict, size: int, rounds: int, timing, metrics) -> None:
+    """Warm up, then ``rounds`` rounds; inside a group, the order alternates."""
+    warm_up = scenarios.Timing(duration=min(0.2, timing.duration), min_requests=2)
+    for round_number in range(-1, rounds):
+        for backend, pair in pairs.items():
+            for metric, group in scenarios.GROUPS.items():
+                if metric not in metrics or (backend, size, metric) in results.unavailable:
+                    continue
+                order = list(group.items())
+                if round_number % 2:
+                    order.reverse()
+                for variant, measurement in order:
+                    if round_number < 0:
+                        measurement(pair, warm_up)
+                    else:
+                        sample = measurement(pair, timing)
+                        results.add(backend, size, metric, variant, sample)
+
+
+def record_rss(results, variants: list, size: int, phase: str) -> None:
+    for variant in variants:
+        label = "plugin" if variant.plugin else "no plugin"
+        results.rss_kib[(variant.backend, size, label, phase)] = variant.server.peak_rss_kib()
+
+
+def meta(args: argparse.Namespace, elapsed: float) -> dict:
+    import kinto
+
+    info = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "mode": args.mode,
+        "sizes": args.sizes,
+        "rounds": args.rounds,
+        "seconds_per_measurement": args.duration,
+        "elapsed_seconds": round(elapsed),
+        "python": platform.python_version(),
+        "kinto": kinto.__version__,
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "waitress_threads": 4,
+        "batch_max_requests": servers.BATCH_SIZE,
+    }
+    if "postgresql" in args.backends:
+        info["postgresql"] = servers.postgresql_version(args.database_url)
+    return info
+
+
+def cpu_model() -> str:
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor()
+    return next((line.split(":", 1)[1].strip() for line in lines if "model name" in line), "")
+
+
+def save(args, results: report.Results, table: str, info: dict) -> None:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    mode = info["mode"]
+    path = BENCH / "results" / f"{mode}-{stamp}.json"
+    report.write_json(path, results, info)
+    (BENCH / "results" / f"{mode}-{stamp}.md").write_text(table + "\n")
+    # The full run's plot is the one README.rst shows; a quick run keeps its own.
+    png = BENCH / "throughput.png" if mode == "full" else BENCH / "results" / f"{mode}.png"
+    title = f"kinto-changes, {info['cores']} shared cores, {info['cpu']}"
+    drawn = report.plot(png, results, title)
+    print(f"\nJSON: {path.relative_to(ROOT)}")
+    print(f"Plot: {png.relative_to(ROOT)}" if drawn else "Plot: matplotlib not installed")
+    print(f"Took {info['elapsed_seconds']} s")
+
+
+def log(started: float, message: str) -> None:
+    print(f"[{time.monotonic() - started:6.1f} s] {message}", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

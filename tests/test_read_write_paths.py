@@ -1,0 +1,156 @@
+"""The fast paths of the list (memory backend) and of the writer.
+
+On PostgreSQL the list selects visible entries with storage filters
+(``visibility_filters``), exact unless bucket URIs and collection URIs of
+other buckets are mixed in the settings; then, and on Kinto's memory backend,
+``ChangesSettings.is_monitored`` decides in Python.
+The writer reads the newest cursor and the records timestamps in the same
+round trip as it takes the lock. Both must give the same answers as before.
+"""
+
+import itertools
+
+import pytest
+from kinto.core.storage.memory import apply_filters
+
+from kinto_changes.settings import ChangesSettings
+from kinto_changes.utils import entry_id
+from kinto_changes.views import filters_are_exact, visibility_filters
+
+from .support import ALICE, BaseWebTest, base_settings
+
+
+def an_entry(bucket: str, collection: str, host: str = "", deleted: bool = False) -> dict:
+    entry = {
+        "id": entry_id(host, bucket, collection),
+        "bucket": bucket,
+        "collection": collection,
+        "host": host,
+        "last_modified": 1,
+        "_timestamp": 1,
+    }
+    if deleted:
+        entry["deleted"] = True
+    return entry
+
+
+ENTRIES = [
+    an_entry(bucket, collection, host, deleted)
+    for bucket, collection, host, deleted in itertools.product(
+        ("a", "b", "monitor"), ("x", "y", "changes"), ("", "other.host"), (False, True)
+    )
+]
+SETTINGS = [
+    ChangesSettings(collections=collections, excluded_collections=excluded, http_host=host)
+    for collections, excluded, host in itertools.product(
+        [
+            (),
+            ("/buckets/a",),
+            ("/buckets/a", "/buckets/monitor"),
+            ("/buckets/b/collections/y",),
+            ("/buckets/a", "/buckets/b/collections/y"),
+        ],
+        [(), ("/buckets/b",), ("/buckets/a/collections/x",)],
+        ["", "other.host"],
+    )
+]
+
+
+@pytest.mark.parametrize("settings", SETTINGS)
+@pytest.mark.parametrize("include_deleted", [False, True])
+def test_storage_filters_select_the_monitored_entries(settings, include_deleted):
+    expected = [
+        e
+        for e in ENTRIES
+        if e["host"] == settings.http_host
+        and (include_deleted or not e.get("deleted"))
+        and settings.is_monitored(e["bucket"], e["collection"])
+    ]
+    # Kinto's memory backend evaluates the filters as PostgreSQL does.
+    selected = list(apply_filters(ENTRIES, visibility_filters(settings, include_deleted)))
+    if filters_are_exact(settings):
+        assert selected == expected
+    else:
+        assert [e for e in selected if settings.is_monitored(e["bucket"], e["collection"])] == (
+            expected
+        )
+
+
+class TestListPaths(BaseWebTest):
+    def test_pages_skip_tombstones_and_give_every_entry_once(self):
+        for cid in ("c1", "c2", "c3", "c4", "c5", "c6"):
+            self.create_collection("b", cid)
+        for cid in ("c2", "c5"):
+            self.app.delete(f"/buckets/b/collections/{cid}", headers=ALICE)
+        seen, url = [], "/buckets/monitor/collections/changes/records?_limit=2"
+        while url:
+            response = self.app.get(url)
+            assert len(response.json["data"]) <= 2
+            seen += [e["collection"] for e in response.json["data"]]
+            url = response.headers.get("Next-Page", "").replace("http://localhost/v1", "")
+        assert sorted(seen) == ["c1", "c3", "c4", "c6"]
+
+    def test_head_counts_live_entries_only(self):
+        for cid in ("c1", "c2", "c3"):
+            self.create_collection("b", cid)
+        self.app.delete("/buckets/b/collections/c2", headers=ALICE)
+        response = self.app.head("/buckets/monitor/collections/changes/records")
+        assert response.headers["Total-Objects"] == "2"
+
+    def test_since_returns_tombstones_with_filters(self):
+        self.create_collection("b", "c1")
+        self.create_collection("b", "c2")
+        etag = self.list_etag()
+        self.app.delete("/buckets/b/collections/c1", headers=ALICE)
+        seen = self.entries(f"_since={etag}&bucket=b")
+        assert seen[("b", "c1")]["deleted"] is True
+        assert ("b", "c2") not in seen
+        assert ("b", "c1") not in self.entries()
+
+    def test_empty_list_etag_is_zero_until_the_first_entry(self):
+        assert self.list_etag() == 0
+        self.create_collection("b", "c1")
+        assert self.list_etag() > 0
+
+
+class TestWriterReadsUnderTheLock(BaseWebTest):
+    def test_batch_over_several_collections(self):
+        for cid in ("c1", "c2", "c3"):
+            self.create_collection("b", cid)
+        requests = [
+            {"method": "POST", "path": f"/buckets/b/collections/{cid}/records", "body": {}}
+            for cid in ("c1", "c2", "c3", "c1")
+        ]
+        self.app.post_json("/batch", {"requests": requests}, headers=ALICE)
+        entries = self.entries()
+        for cid in ("c1", "c2", "c3"):
+            assert entries[("b", cid)]["last_modified"] == self.records_etag("b", cid)
+
+    def test_collection_created_empty_gets_its_records_timestamp(self):
+        # Its records timestamp is not stored yet: the writer stores it.
+        self.create_collection("b", "empty")
+        entry = self.entries()[("b", "empty")]
+        assert entry["last_modified"] == self.records_etag("b", "empty")
+
+    def test_records_deleted_then_collection_recreated(self):
+        self.create_collection("b", "c")
+        self.create_record("b", "c", x=1)
+        self.app.delete("/buckets/b/collections/c/records", headers=ALICE)
+        assert self.entries()[("b", "c")]["last_modified"] == self.records_etag("b", "c")
+        self.app.delete("/buckets/b", headers=ALICE)
+        self.create_collection("b", "c")
+        assert self.entries()[("b", "c")]["last_modified"] == self.records_etag("b", "c")
+
+
+class TestConfiguredCollections(BaseWebTest):
+    @classmethod
+    def get_app_settings(cls, backend):
+        settings = base_settings(backend)
+        settings["changes.resources"] = "/buckets/a /buckets/b/collections/y"
+        settings["changes.excluded_collections"] = "/buckets/a/collections/x"
+        return settings
+
+    def test_only_the_monitored_collections_are_listed(self):
+        for bid, cid in [("a", "x"), ("a", "z"), ("b", "y"), ("b", "w"), ("c", "y")]:
+            self.create_collection(bid, cid)
+        assert sorted(self.entries()) == [("a", "z"), ("b", "y")]
