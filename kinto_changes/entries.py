@@ -124,17 +124,15 @@ class PostgreSQLCursorLock:
                               WHERE resource_name = 'collection' AND NOT deleted
                                 AND parent_id = '/buckets/' || c.bucket_id
                                 AND id = c.collection_id),
-                     (SELECT as_epoch(MAX(last_modified))
-                        FROM ((SELECT last_modified
-                                 FROM objects
-                                WHERE parent_id = c.uri AND resource_name = 'record'
-                                ORDER BY last_modified DESC
-                                LIMIT 1)
-                              UNION ALL
-                              (SELECT last_modified
-                                 FROM timestamps
-                                WHERE parent_id = c.uri AND resource_name = 'record')
-                             ) AS candidates),
+                     as_epoch(GREATEST(
+                       (SELECT last_modified
+                          FROM objects
+                         WHERE parent_id = c.uri AND resource_name = 'record'
+                         ORDER BY last_modified DESC
+                         LIMIT 1),
+                       (SELECT last_modified
+                          FROM timestamps
+                         WHERE parent_id = c.uri AND resource_name = 'record'))),
                      (SELECT data
                         FROM objects
                        WHERE parent_id = :parent_id AND resource_name = :resource_name
