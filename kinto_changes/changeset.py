@@ -26,8 +26,8 @@ from pyramid.config import Configurator
 from pyramid.httpexceptions import HTTPServiceUnavailable
 
 from .schemas import ChangesetRequest, ListChangesetRequest, query_string_size_validator
-from .settings import ChangesSettings, uri_scopes
-from .utils import NEWEST_FIRST, iter_objects, iter_pages
+from .settings import ChangesSettings
+from .utils import NEWEST_FIRST, collection_uri, iter_objects, iter_pages
 from .views import (
     ChangesModel,
     ChangesRouteFactory,
@@ -86,7 +86,7 @@ class ChangesetRouteFactory(RouteFactory):
         bid, cid = request.matchdict["bucket_id"], request.matchdict["collection_id"]
         self.resource_name = "record"
         self.required_permission = "read"
-        self.permission_object_id = f"{uri_scopes(bid, cid)[1]}/records"
+        self.permission_object_id = f"{collection_uri(bid, cid)}/records"
 
 
 class ListChangesetRouteFactory(ChangesRouteFactory):
@@ -108,20 +108,20 @@ def collection_changeset(request) -> dict:
     raise_404_if_invalid_id(request, "bucket", bid)
     metadata = object_exists_or_404(request, "collection", cid, parent_id=f"/buckets/{bid}")
 
-    storage, collection_uri = request.registry.storage, uri_scopes(bid, cid)[1]
+    storage, uri = request.registry.storage, collection_uri(bid, cid)
 
     def read_records() -> list[dict]:
         records = iter_objects(
             storage,
             "record",
-            collection_uri,
+            uri,
             filters=since_filters(query),
             include_deleted="_since" in query,
             limit=query.get("_limit"),
         )
         return list(records)
 
-    read_timestamp = functools.partial(records_timestamp, storage, collection_uri)
+    read_timestamp = functools.partial(records_timestamp, storage, uri)
     timestamp, changes = consistent_read(read_timestamp, read_records)
     cache_busting = "_expected" in query
     seconds = collection_cache_seconds(request.registry.changes, bid, cid, metadata, cache_busting)

@@ -18,8 +18,8 @@ from kinto.core.storage import Filter, Sort, StorageBase
 from kinto.core.storage import exceptions as storage_exceptions
 from kinto.core.utils import COMPARISON, msec_time, sqlalchemy
 
-from .settings import ChangesSettings, uri_scopes
-from .utils import entry_id, iter_objects
+from .settings import ChangesSettings
+from .utils import collection_uri, entry_id, iter_objects
 
 
 PARENT_ID = "kinto_changes"
@@ -67,7 +67,7 @@ def read_states(storage: StorageBase, host: str, keys: list[tuple[str, str]]) ->
     states = {}
     for bucket_id, collection_id in keys:
         exists = _exists(storage, bucket_id, collection_id)
-        uri = uri_scopes(bucket_id, collection_id)[1]
+        uri = collection_uri(bucket_id, collection_id)
         timestamp = (
             storage.resource_timestamp(resource_name="record", parent_id=uri) if exists else None
         )
@@ -206,7 +206,7 @@ class EntryWriter:
     def upsert(self, bucket_id: str, collection_id: str, state: CollectionState) -> None:
         timestamp = state.records_timestamp
         if timestamp is None:
-            uri = uri_scopes(bucket_id, collection_id)[1]
+            uri = collection_uri(bucket_id, collection_id)
             timestamp = self.storage.resource_timestamp(resource_name="record", parent_id=uri)
         # Kinto notifies the events of a /batch sub-request even when a later
         # 409 rolled it back: an unchanged entry keeps its cursor, so that

@@ -19,6 +19,7 @@ from pyramid.settings import aslist
 
 from . import settings as changes_settings
 from .entries import Change, EntryWriter
+from .utils import collection_uri
 
 
 class PendingChanges:
@@ -93,7 +94,7 @@ def initialize_records_timestamps(storage, created: list[Change]) -> None:
     precedes the cursor taken at commit (so both are equal).
     """
     for change in created:
-        uri = f"/buckets/{change.bucket_id}/collections/{change.collection_id}"
+        uri = collection_uri(change.bucket_id, change.collection_id)
         storage.resource_timestamp(resource_name="record", parent_id=uri)
 
 

@@ -13,7 +13,7 @@ from kinto.core.storage.postgresql.migrator import PostgreSQLPluginMigration
 from pyramid.settings import asbool
 
 from .entries import PARENT_ID, RECORDS_TIMESTAMP, RESOURCE_NAME, Change, EntryWriter
-from .utils import entry_id, iter_objects
+from .utils import collection_uri, entry_id, iter_objects
 
 
 logger = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def stale_changes(registry) -> list[Change]:
             bid, cid = bucket["id"], collection["id"]
             if not settings.is_monitored(bid, cid):
                 continue
-            uri = f"/buckets/{bid}/collections/{cid}"
+            uri = collection_uri(bid, cid)
             timestamp = storage.resource_timestamp(resource_name="record", parent_id=uri)
             entry = entries.get(entry_id(settings.http_host, bid, cid))
             seen.add((bid, cid))

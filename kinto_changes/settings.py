@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pyramid.exceptions import ConfigurationError
 from pyramid.settings import aslist
 
+from .utils import collection_uri
+
 
 SHORT_PREFIX = "changes."
 LISTENER_PREFIX = "event_listeners.changes."
@@ -71,7 +73,7 @@ class ChangesSettings:
 
     @property
     def list_uri(self) -> str:
-        return f"/buckets/{self.bucket}/collections/{self.collection}"
+        return collection_uri(self.bucket, self.collection)
 
     def may_monitor_bucket(self, bucket_id: str) -> bool:
         """Whether some collection of this bucket may be monitored."""
@@ -104,8 +106,7 @@ def collection_ids(uris: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 
 def uri_scopes(bucket_id: str, collection_id: str) -> tuple[str, str]:
     """The bucket URI and the collection URI that select a collection."""
-    bucket_uri = f"/buckets/{bucket_id}"
-    return bucket_uri, f"{bucket_uri}/collections/{collection_id}"
+    return f"/buckets/{bucket_id}", collection_uri(bucket_id, collection_id)
 
 
 def load(settings: Mapping, environ: Mapping | None = None) -> ChangesSettings:

@@ -12,9 +12,13 @@ from kinto.core.utils import COMPARISON
 NEWEST_FIRST = Sort("last_modified", -1)
 
 
+def collection_uri(bucket_id: str, collection_id: str) -> str:
+    return f"/buckets/{bucket_id}/collections/{collection_id}"
+
+
 def entry_id(host: str, bucket_id: str, collection_id: str) -> str:
     """The id of a collection's entry: the same ids the original plugin served."""
-    uri = f"/buckets/{bucket_id}/collections/{collection_id}"
+    uri = collection_uri(bucket_id, collection_id)
     digest = hashlib.md5(f"{host}{uri}".encode()).hexdigest()
     return str(uuid.UUID(digest))
 
