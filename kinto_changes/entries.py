@@ -18,6 +18,7 @@ from kinto.core.storage import Filter, Sort, StorageBase
 from kinto.core.storage import exceptions as storage_exceptions
 from kinto.core.utils import COMPARISON, msec_time, sqlalchemy
 
+from .access import READERS, collections_readers
 from .settings import ChangesSettings
 from .utils import collection_uri, entry_id, iter_objects
 
@@ -41,6 +42,9 @@ class Change:
     # True when the event deleted it (or its bucket). Whatever the event, the
     # writer checks under the lock whether the collection still exists.
     maybe_deleted: bool = False
+    # True when the event may have changed who can read it (its permissions
+    # or its bucket's): the writer resolves its readers again.
+    access_changed: bool = False
 
 
 @dataclass(frozen=True)
@@ -181,43 +185,75 @@ def cursor_lock_for(storage: StorageBase) -> MemoryCursorLock | PostgreSQLCursor
 class EntryWriter:
     """Write the entries of the changed collections, under the cursor lock."""
 
-    def __init__(self, storage: StorageBase, lock, settings: ChangesSettings) -> None:
-        self.storage = storage
-        self.lock = lock
-        self.settings = settings
+    def __init__(self, registry) -> None:
+        self.storage = registry.storage
+        self.permission = registry.permission
+        self.lock = registry.changes_cursor_lock
+        self.settings: ChangesSettings = registry.changes
 
-    def write(self, changes: list[Change], deleted_buckets: list[str] = ()) -> None:
+    def write(
+        self,
+        changes: list[Change],
+        deleted_buckets: list[str] = (),
+        updated_buckets: list[str] = (),
+    ) -> None:
+        """Write the entries of ``changes`` and of the collections of these buckets."""
         host = self.settings.http_host
         keys = list(dict.fromkeys((c.bucket_id, c.collection_id) for c in changes))
         with self.lock.acquire(self.storage, host, keys) as locked:
             self.now, self.cursor = locked.now, locked.newest_cursor
-            listed = [(c.bucket_id, c.collection_id) for c in self._listed_in(deleted_buckets)]
-            listed = [key for key in dict.fromkeys(listed) if key not in locked.states]
-            states = {**locked.states, **read_states(self.storage, host, listed)}
+            deleted = [key for key in self._listed_in(deleted_buckets) if key not in locked.states]
+            states = {**locked.states, **read_states(self.storage, host, deleted)}
+            # Their collections existed when the lock was granted, and those this
+            # transaction deleted are in ``changes``: only their readers can change.
+            regranted = self._listed_in(updated_buckets)
+            for key, entry in regranted.items():
+                states.setdefault(key, CollectionState(True, entry[RECORDS_TIMESTAMP], entry))
+            access_changed = {(c.bucket_id, c.collection_id) for c in changes if c.access_changed}
+            readers = self._readers(states, access_changed | regranted.keys())
             for (bucket_id, collection_id), state in states.items():
                 # Also for record changes: Kinto checks the collection when a
                 # request starts, and another request can delete it before the
                 # record commits.
                 if state.exists:
-                    self.upsert(bucket_id, collection_id, state)
+                    self.upsert(bucket_id, collection_id, state, readers)
                 else:
                     self.tombstone(bucket_id, collection_id, state)
 
-    def upsert(self, bucket_id: str, collection_id: str, state: CollectionState) -> None:
+    def _readers(self, states: dict, access_changed: set) -> dict:
+        """The readers to resolve again: where access changed, or never resolved."""
+        keys = [
+            key
+            for key, state in states.items()
+            if state.exists and (key in access_changed or READERS not in state.entry)
+        ]
+        return collections_readers(self.permission, keys) if keys else {}
+
+    def upsert(self, bucket_id: str, collection_id: str, state: CollectionState, readers) -> None:
         timestamp = state.records_timestamp
         if timestamp is None:
             uri = collection_uri(bucket_id, collection_id)
             timestamp = self.storage.resource_timestamp(resource_name="record", parent_id=uri)
+        entry = state.entry
+        new_readers = readers.get((bucket_id, collection_id), entry.get(READERS))
         # Kinto notifies the events of a /batch sub-request even when a later
         # 409 rolled it back: an unchanged entry keeps its cursor, so that
-        # pollers are not told about a change that did not happen.
-        entry = state.entry
-        if entry.get("deleted") or entry.get(RECORDS_TIMESTAMP) != timestamp:
-            self._store(bucket_id, collection_id, timestamp, {RECORDS_TIMESTAMP: timestamp})
+        # pollers are not told about a change that did not happen. New
+        # readers get a new cursor (the same records timestamp), so that
+        # their ``_since`` polls show the entry they may now read.
+        if (
+            entry.get("deleted")
+            or entry.get(RECORDS_TIMESTAMP) != timestamp
+            or entry.get(READERS) != new_readers
+        ):
+            extra = {RECORDS_TIMESTAMP: timestamp, READERS: new_readers}
+            self._store(bucket_id, collection_id, timestamp, extra)
 
     def tombstone(self, bucket_id: str, collection_id: str, state: CollectionState) -> None:
+        # Kinto deleted the collection's permissions: keep the readers it had.
         if not state.entry.get("deleted"):
-            self._store(bucket_id, collection_id, self.now, {"deleted": True})
+            extra = {"deleted": True, READERS: state.entry.get(READERS, [])}
+            self._store(bucket_id, collection_id, self.now, extra)
 
     def _store(self, bucket_id: str, collection_id: str, timestamp: int, extra: dict) -> None:
         self.cursor = max(self.cursor + 1, min(timestamp, self.now))
@@ -234,17 +270,17 @@ class EntryWriter:
             resource_name=RESOURCE_NAME, parent_id=PARENT_ID, object_id=object_id, obj=entry
         )
 
-    def _listed_in(self, bucket_ids: list[str]) -> list[Change]:
-        """The live entries of deleted buckets: their collections are gone too."""
+    def _listed_in(self, bucket_ids: list[str]) -> dict[tuple[str, str], dict]:
+        """The live entries of the collections of these buckets."""
         if not bucket_ids:
-            return []
+            return {}
         filters = [
             Filter("bucket", list(bucket_ids), COMPARISON.IN),
             Filter("host", self.settings.http_host, COMPARISON.EQ),
             Filter("deleted", True, COMPARISON.NOT),
         ]
         entries = iter_objects(self.storage, RESOURCE_NAME, PARENT_ID, filters=filters)
-        return [Change(e["bucket"], e["collection"], maybe_deleted=True) for e in entries]
+        return {(e["bucket"], e["collection"]): e for e in entries}
 
 
 def _stored(storage: StorageBase, object_id: str) -> dict:

@@ -28,16 +28,17 @@ class PendingChanges:
     def __init__(self) -> None:
         self.changes: list[Change] = []
         self.deleted_buckets: list[str] = []
+        # Buckets whose permissions may have changed, hence their collections' readers.
+        self.updated_buckets: list[str] = []
 
     def write(self, registry) -> None:
         # Writes that touched no monitored collection never take the cursor lock.
-        if not self.changes and not self.deleted_buckets:
+        if not self.changes and not self.deleted_buckets and not self.updated_buckets:
             return
-        writer = EntryWriter(registry.storage, registry.changes_cursor_lock, registry.changes)
         metrics = getattr(registry, "metrics", None)
         timer = metrics.timer("plugins.changes.commit.seconds") if metrics else nullcontext()
         with timer:
-            writer.write(self.changes, self.deleted_buckets)
+            EntryWriter(registry).write(self.changes, self.deleted_buckets, self.updated_buckets)
 
 
 def pending_changes(request) -> PendingChanges:
@@ -55,34 +56,40 @@ def pending_changes(request) -> PendingChanges:
 def on_resource_changed(event: ResourceChanged) -> None:
     """Note the monitored collections that this event touches."""
     settings = event.request.registry.changes
-    changes, deleted_buckets = touched(event)
+    changes, buckets = touched(event)
     changes = [c for c in changes if settings.is_monitored(c.bucket_id, c.collection_id)]
-    deleted_buckets = [b for b in deleted_buckets if settings.may_monitor_bucket(b)]
-    if not changes and not deleted_buckets:
+    buckets = [b for b in buckets if settings.may_monitor_bucket(b)]
+    if not changes and not buckets:
         return  # Nothing to write: no hook, no lock.
 
-    if event.payload["resource_name"] == "collection":
-        created = [c for c in changes if not c.maybe_deleted]
-        initialize_records_timestamps(event.request.registry.storage, created)
+    action = ACTIONS(event.payload["action"])
+    if event.payload["resource_name"] == "collection" and action == ACTIONS.CREATE:
+        initialize_records_timestamps(event.request.registry.storage, changes)
     pending = pending_changes(event.request)
     pending.changes.extend(changes)
-    pending.deleted_buckets.extend(deleted_buckets)
+    if action == ACTIONS.DELETE:
+        pending.deleted_buckets.extend(buckets)
+    else:
+        pending.updated_buckets.extend(buckets)
 
 
 def touched(event: ResourceChanged) -> tuple[list[Change], list[str]]:
-    """The collections whose records an event touches, and the buckets it deletes."""
+    """The collections whose entries an event may change, and the buckets
+    whose collections' entries it may change (deleted, or new permissions)."""
     payload = event.payload
     resource_name = payload["resource_name"]
     action = ACTIONS(payload["action"])
     impacted_ids = [impacted["new"]["id"] for impacted in event.impacted_objects]
     if resource_name == "record":
         return [Change(payload["bucket_id"], payload["collection_id"])], []
-    if resource_name == "collection" and action != ACTIONS.UPDATE:
+    if resource_name == "collection":
+        # Permissions are part of a collection: any write may change its readers.
         deleted = action == ACTIONS.DELETE
         return [
-            Change(payload["bucket_id"], cid, maybe_deleted=deleted) for cid in impacted_ids
+            Change(payload["bucket_id"], cid, maybe_deleted=deleted, access_changed=not deleted)
+            for cid in impacted_ids
         ], []
-    if resource_name == "bucket" and action == ACTIONS.DELETE:
+    if resource_name == "bucket" and action != ACTIONS.CREATE:
         return [], impacted_ids
     return [], []
 

@@ -2,8 +2,8 @@
 
 Lists the monitored collections that existed before the plugin was enabled
 (or before a settings change brought them into the monitored set), refreshes
-entries whose timestamp drifted while the plugin was disabled, and turns the
-entries of collections deleted meanwhile into tombstones.
+entries whose timestamp or readers drifted while the plugin was disabled, and
+turns the entries of collections deleted meanwhile into tombstones.
 """
 
 import logging
@@ -12,6 +12,7 @@ import transaction
 from kinto.core.storage.postgresql.migrator import PostgreSQLPluginMigration
 from pyramid.settings import asbool
 
+from .access import READERS, collections_readers
 from .entries import PARENT_ID, RECORDS_TIMESTAMP, RESOURCE_NAME, Change, EntryWriter
 from .utils import collection_uri, entry_id, iter_objects
 
@@ -36,10 +37,7 @@ class CatchUp(PostgreSQLPluginMigration):
         if dry_run or not changes:
             return
         with transaction.manager:
-            writer = EntryWriter(
-                self.registry.storage, self.registry.changes_cursor_lock, self.registry.changes
-            )
-            writer.write(changes)
+            EntryWriter(self.registry).write(changes)
 
 
 def stale_changes(registry) -> list[Change]:
@@ -52,18 +50,31 @@ def stale_changes(registry) -> list[Change]:
     }
     stale, seen = [], set()
     for bucket in iter_objects(storage, "bucket", ""):
-        for collection in iter_objects(storage, "collection", f"/buckets/{bucket['id']}"):
-            bid, cid = bucket["id"], collection["id"]
-            if not settings.is_monitored(bid, cid):
-                continue
-            uri = collection_uri(bid, cid)
-            timestamp = storage.resource_timestamp(resource_name="record", parent_id=uri)
-            entry = entries.get(entry_id(settings.http_host, bid, cid))
-            seen.add((bid, cid))
-            if entry is None or entry.get("deleted") or entry[RECORDS_TIMESTAMP] != timestamp:
-                stale.append(Change(bid, cid))
+        bid = bucket["id"]
+        collections = iter_objects(storage, "collection", f"/buckets/{bid}")
+        keys = [(bid, c["id"]) for c in collections if settings.is_monitored(bid, c["id"])]
+        seen.update(keys)
+        stale += stale_in_bucket(registry, keys, entries)
     for entry in entries.values():
         key = (entry["bucket"], entry["collection"])
         if key not in seen and settings.is_monitored(*key) and not entry.get("deleted"):
             stale.append(Change(entry["bucket"], entry["collection"], maybe_deleted=True))
+    return stale
+
+
+def stale_in_bucket(registry, keys: list[tuple[str, str]], entries: dict) -> list[Change]:
+    """The changes to write for these existing collections of one bucket."""
+    storage, host = registry.storage, registry.changes.http_host
+    readers = collections_readers(registry.permission, keys) if keys else {}
+    stale = []
+    for key in keys:
+        uri = collection_uri(*key)
+        timestamp = storage.resource_timestamp(resource_name="record", parent_id=uri)
+        entry = entries.get(entry_id(host, *key)) or {"deleted": True}
+        if (
+            entry.get("deleted")
+            or entry[RECORDS_TIMESTAMP] != timestamp
+            or entry.get(READERS) != readers[key]
+        ):
+            stale.append(Change(*key, access_changed=True))
     return stale

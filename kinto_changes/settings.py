@@ -49,6 +49,9 @@ class ChangesSettings:
     cache_maximum_expires_seconds: int | None = None
     # Every Kinto setting ending with one of RECORD_CACHE_SUFFIXES, by key.
     record_cache_seconds: Mapping[str, int] = field(default_factory=dict, hash=False)
+    # Kinto's ``record_read_principals`` and ``record_write_principals``: they
+    # may read the records of every collection.
+    global_readers: tuple[str, ...] = ()
 
     @property
     def monitors_everything(self) -> bool:
@@ -141,6 +144,11 @@ def load(settings: Mapping, environ: Mapping | None = None) -> ChangesSettings:
             *reader.get_plain(f"{cache_prefix}maximum_expires_seconds")
         ),
         record_cache_seconds=_record_cache_seconds(settings),
+        global_readers=tuple(
+            principal
+            for key in ("record_read_principals", "record_write_principals")
+            for principal in aslist(str(settings.get(key) or ""))
+        ),
     )
 
 

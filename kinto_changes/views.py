@@ -26,6 +26,7 @@ from pyramid.config import Configurator
 from pyramid.httpexceptions import HTTPMethodNotAllowed, HTTPTemporaryRedirect
 from pyramid.security import NO_PERMISSION_REQUIRED
 
+from .access import READERS, may_read, readers_filter
 from .entries import PARENT_ID, RECORDS_TIMESTAMP, RESOURCE_NAME
 from .schemas import ListQuerySchema, query_string_size_validator
 from .settings import ChangesSettings
@@ -79,18 +80,21 @@ def filters_are_exact(settings: ChangesSettings) -> bool:
 
 
 class ChangesModel(Model):
-    """Read the entries; the resource timestamp is the newest cursor."""
+    """Read the entries the reader may see; the resource timestamp is the newest cursor."""
 
     def __init__(self, request) -> None:
         registry = request.registry
         super().__init__(registry.storage, registry.permission, resource_name=RESOURCE_NAME)
         self.settings = registry.changes
         self.cursor_lock = registry.changes_cursor_lock
+        self.readers = readers_filter(self.settings, request.prefixed_principals)
+        self.reader_principals = frozenset(self.readers.value) if self.readers else None
         # Kinto's memory backend applies filters with generic comparisons, several
         # times per object: there, visibility is checked in Python.
         self.filter_in_storage = not isinstance(registry.storage, MemoryBasedStorage)
 
     def timestamp(self, parent_id=None) -> int:
+        # The same for every reader: it says that something changed, not what.
         return self.cursor_lock.newest_cursor(self.storage)
 
     def get_objects(self, filters=None, include_deleted=False, limit=None, **kwargs) -> list:
@@ -99,7 +103,7 @@ class ChangesModel(Model):
         if self.filter_in_storage:
             # Ours come last: Kinto's memory backend lets a ``has_`` filter
             # override the filters before it.
-            filters += visibility_filters(self.settings, include_deleted)
+            filters += self.visibility_filters(include_deleted)
             if filters_are_exact(self.settings):
                 return super().get_objects(filters, limit=limit, parent_id=PARENT_ID, **kwargs)
         entries = super().get_objects(filters, parent_id=PARENT_ID, **kwargs)
@@ -108,15 +112,20 @@ class ChangesModel(Model):
 
     def count_objects(self, filters=None, parent_id=None) -> int:
         if self.filter_in_storage and filters_are_exact(self.settings):
-            filters = [*(filters or []), *visibility_filters(self.settings, False)]
+            filters = [*(filters or []), *self.visibility_filters(False)]
             return super().count_objects(filters=filters, parent_id=PARENT_ID)
         return len(self.get_objects(filters=filters))
+
+    def visibility_filters(self, include_deleted: bool) -> list[Filter]:
+        filters = visibility_filters(self.settings, include_deleted)
+        return filters + [self.readers] if self.readers else filters
 
     def is_visible(self, entry: dict, include_deleted: bool) -> bool:
         return (
             entry["host"] == self.settings.http_host
             and (include_deleted or not entry.get("deleted"))
             and self.settings.is_monitored(entry["bucket"], entry["collection"])
+            and may_read(entry, self.reader_principals)
         )
 
 
@@ -192,6 +201,7 @@ def redirect_old_since(request, **kwargs) -> None:
 def public_entry(entry: dict) -> dict:
     """An entry as clients see it: ``last_modified`` is the records timestamp."""
     public = dict(entry)
+    public.pop(READERS, None)
     timestamp = public.pop(RECORDS_TIMESTAMP, None)
     if timestamp is not None:
         public["last_modified"] = timestamp

@@ -135,9 +135,12 @@ class BaseWebTest:
         response = self.app.get(f"/buckets/{bid}/collections/{cid}/records", headers=headers)
         return int(response.headers["ETag"].strip('"'))
 
-    def get_list(self, params: str = "", headers=None, status=200, url=LIST_URL):
+    def get_list(self, params: str = "", headers=ALICE, status=200, url=LIST_URL):
+        """The list as ``headers`` reads it: by default as Alice, who creates
+        the collections of most tests (with nothing configured, a reader sees
+        the collections they may read)."""
         query = f"?{params}" if params else ""
-        return self.app.get(f"{url}{query}", headers=headers or {}, status=status)
+        return self.app.get(f"{url}{query}", headers=headers, status=status)
 
     def entries(self, params: str = "", **kwargs) -> dict:
         """The list as ``{(bucket, collection): entry}``."""

@@ -107,7 +107,7 @@ class BadInputTest(BaseWebTest):
             self.create_collection("b", cid)
             self.create_record("b", cid, n=1)
 
-    def snapshot(self, headers=None) -> tuple:
+    def snapshot(self, headers=ALICE) -> tuple:
         response = self.get_list("gt_last_modified=0", headers=headers)  # With tombstones.
         return response.headers["ETag"], response.json["data"]
 

@@ -90,7 +90,7 @@ class TestProtocol(ListTest):
 
     def test_head_counts_entries(self):
         self.fill(3)
-        response = self.app.head(LIST_URL)
+        response = self.app.head(LIST_URL, headers=ALICE)
         assert response.headers["Total-Objects"] == "3"
         assert response.body == b""
 
@@ -119,7 +119,7 @@ class TestPagination(ListTest):
     def pages(self, params: str) -> list[dict]:
         url, entries = f"{LIST_URL}?{params}", []
         while url:
-            response = self.app.get(url)
+            response = self.app.get(url, headers=ALICE)
             entries += response.json["data"]
             next_page = response.headers.get("Next-Page")
             url = next_page and next_page.split("/v1", 1)[1]

@@ -3,7 +3,7 @@
 import pytest
 
 from .server import run_kinto, write_ini
-from .support import ALICE, LIST_URL, base_settings, ensure_postgresql, flush, make_app
+from .support import ALICE, BOB, LIST_URL, base_settings, ensure_postgresql, flush, make_app
 
 
 @pytest.fixture
@@ -28,8 +28,8 @@ def fill(app, collections) -> None:
         app.post_json(f"/buckets/{bid}/collections/{cid}/records", {"data": {}}, headers=ALICE)
 
 
-def listed(app, params="") -> dict:
-    data = app.get(f"{LIST_URL}?{params}").json["data"]
+def listed(app, params="", headers=ALICE) -> dict:
+    data = app.get(f"{LIST_URL}?{params}", headers=headers).json["data"]
     return {(e["bucket"], e["collection"]): e for e in data}
 
 
@@ -55,7 +55,7 @@ def test_collections_created_before_the_plugin_are_listed_after_migrate(tmp_path
 def test_catch_up_after_the_plugin_was_disabled(tmp_path, settings):
     app = make_app(settings)
     fill(app, [("a", "x"), ("a", "y")])
-    etag = int(app.get(LIST_URL).headers["ETag"].strip('"'))
+    etag = int(app.get(LIST_URL, headers=ALICE).headers["ETag"].strip('"'))
     without_plugin = make_app({**settings, "includes": ""})
     without_plugin.post_json("/buckets/a/collections/x/records", {"data": {}}, headers=ALICE)
     without_plugin.delete("/buckets/a/collections/y", headers=ALICE)
@@ -91,3 +91,18 @@ def test_migrate_does_nothing_on_a_read_only_node(tmp_path, settings):
     fill(without_plugin, [("a", "x")])
     migrate(tmp_path, {**settings, "readonly": "true"})
     assert listed(make_app(settings)) == {}
+
+
+def test_permissions_changed_while_the_plugin_was_disabled(tmp_path, settings):
+    app = make_app(settings)
+    fill(app, [("a", "x"), ("a", "y")])
+    bob = app.get("/", headers=BOB).json["user"]["id"]
+    without_plugin = make_app({**settings, "includes": ""})
+    grant = {"permissions": {"read": [bob]}}
+    without_plugin.patch_json("/buckets/a/collections/x", grant, headers=ALICE)
+    assert listed(app, headers=BOB) == {}
+
+    migrate(tmp_path, settings)
+
+    assert set(listed(app, headers=BOB)) == {("a", "x")}
+    assert "0 entries to catch up" in migrate(tmp_path, settings)

@@ -84,7 +84,7 @@ class TestListPaths(BaseWebTest):
             self.app.delete(f"/buckets/b/collections/{cid}", headers=ALICE)
         seen, url = [], "/buckets/monitor/collections/changes/records?_limit=2"
         while url:
-            response = self.app.get(url)
+            response = self.app.get(url, headers=ALICE)
             assert len(response.json["data"]) <= 2
             seen += [e["collection"] for e in response.json["data"]]
             url = response.headers.get("Next-Page", "").replace("http://localhost/v1", "")
@@ -94,7 +94,7 @@ class TestListPaths(BaseWebTest):
         for cid in ("c1", "c2", "c3"):
             self.create_collection("b", cid)
         self.app.delete("/buckets/b/collections/c2", headers=ALICE)
-        response = self.app.head("/buckets/monitor/collections/changes/records")
+        response = self.app.head("/buckets/monitor/collections/changes/records", headers=ALICE)
         assert response.headers["Total-Objects"] == "2"
 
     def test_since_returns_tombstones_with_filters(self):

@@ -27,7 +27,7 @@ class TestRedirect(BaseWebTest):
         )
         assert response.headers["Cache-Control"] == "max-age=86400"
         assert "Expires" in response.headers
-        followed = self.app.get(response.headers["Location"].removeprefix(ORIGIN))
+        followed = self.app.get(response.headers["Location"].removeprefix(ORIGIN), headers=ALICE)
         assert [e["collection"] for e in followed.json["data"]] == ["c"]
 
     def test_list_changeset(self):
@@ -103,8 +103,9 @@ class TestRedirectDisabled(BaseWebTest):
 
     def test_old_since_is_served(self):
         self.create_collection("b", "c")
-        assert self.app.get(f"{LIST_URL}?_since=1").json["data"]
-        assert self.app.get(f"{LIST_CHANGESET}?_expected=1&_since=1").json["changes"]
+        assert self.app.get(f"{LIST_URL}?_since=1", headers=ALICE).json["data"]
+        url = f"{LIST_CHANGESET}?_expected=1&_since=1"
+        assert self.app.get(url, headers=ALICE).json["changes"]
 
 
 class TestRedirectAfterPermissions(BaseWebTest):

@@ -120,7 +120,9 @@ class TestReadReplica:
     def test_collection_created_a_moment_ago_is_readable_on_the_replica(self):
         self.write("b", "fresh", records=0)
         self.write("b", "filled", records=1)
-        entries = {e["collection"]: e for e in self.replica.get(LIST_URL).json["data"]}
+        entries = {
+            e["collection"]: e for e in self.replica.get(LIST_URL, headers=ALICE).json["data"]
+        }
         for cid in ("fresh", "filled"):
             records = self.replica.get(f"/buckets/b/collections/{cid}/records", headers=ALICE)
             assert int(records.headers["ETag"].strip('"')) == entries[cid]["last_modified"]
@@ -131,15 +133,17 @@ class TestReadReplica:
         without_plugin = make_app({**base_settings("postgresql"), "includes": ""})
         without_plugin.put_json("/buckets/b", {}, headers=ALICE)
         without_plugin.put_json("/buckets/b/collections/old", {"data": {}}, headers=ALICE)
-        before = self.replica.get(LIST_URL)
+        before = self.replica.get(LIST_URL, headers=ALICE)
 
         ini = write_ini(tmp_path / "replica.ini", self.replica_settings, port=0)
         result = run_kinto("migrate", "--ini", str(ini))
         assert result.returncode == 0, result.stderr
         assert "read-only node, nothing to catch up" in result.stderr
 
-        after = self.replica.get(LIST_URL)
+        after = self.replica.get(LIST_URL, headers=ALICE)
         assert (after.body, after.headers["ETag"]) == (before.body, before.headers["ETag"])
         # The same catch-up on the primary lists it.
         scripts.migrate({"registry": self.primary.app.registry})
-        assert [e["collection"] for e in self.replica.get(LIST_URL).json["data"]] == ["old"]
+        assert [
+            e["collection"] for e in self.replica.get(LIST_URL, headers=ALICE).json["data"]
+        ] == ["old"]

@@ -17,7 +17,9 @@ def build(**extra):
 
 
 def listed(app) -> set:
-    data = app.get("/buckets/monitor/collections/changes/records").json["data"]
+    """What Alice, who creates the collections, sees of the list."""
+    url = "/buckets/monitor/collections/changes/records"
+    data = app.get(url, headers=ALICE).json["data"]
     return {(e["bucket"], e["collection"]) for e in data}
 
 
@@ -42,7 +44,7 @@ class TestListenerSpelling(BaseWebTest):
         assert listed_as(self, ALICE) == {("a", "x"), ("a", "y")}
 
     def test_principals_are_read_from_the_listener_spelling(self):
-        self.get_list(status=401)
+        self.get_list(headers={}, status=401)
 
     def test_each_change_is_recorded_once(self):
         # One write per change: the list's ETag (the newest cursor) is then the
@@ -137,7 +139,7 @@ class TestPrincipals(BaseWebTest):
         return {**base_settings(backend), "changes.principals": alice}
 
     def test_anonymous_gets_401_in_kinto_format(self):
-        response = self.get_list(status=401)
+        response = self.get_list(headers={}, status=401)
         assert response.json["code"] == 401
         assert response.json["errno"] == 104
 
@@ -219,7 +221,7 @@ class TestEnvironmentOverrides:
         monkeypatch.setenv("KINTO_CHANGES_COLLECTION", "all")
         app = build()
         fill(app)
-        data = app.get("/buckets/status/collections/all/records").json["data"]
+        data = app.get("/buckets/status/collections/all/records", headers=ALICE).json["data"]
         assert len(data) == 3
 
     def test_bad_value_from_environment_names_the_variable(self, monkeypatch):

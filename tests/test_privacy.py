@@ -1,0 +1,348 @@
+"""Who sees what (SPEC §3.1): with nothing configured, each reader sees the
+entries, and tombstones, of the collections they may read."""
+
+import base64
+from urllib.parse import unquote
+
+import pytest
+from kinto.core.testing import get_user_headers
+
+from .support import ALICE, BOB, LIST_URL, BaseWebTest, base_settings
+from .test_settings import make_app_userid
+
+
+ANONYMOUS: dict = {}
+CAROL = get_user_headers("carol")
+LIST_CHANGESET = "/buckets/monitor/collections/changes/changeset"
+GROUP = "/buckets/shared/groups/readers"
+
+# Seen by Alice only: ids that must never reach Bob or an anonymous reader.
+ALICE_ONLY = {("alice-private", "diary"), ("shared", "alice-notes")}
+PUBLIC = {("pub", "news")}
+
+
+class PrivacyTest(BaseWebTest):
+    @classmethod
+    def get_app_settings(cls, backend):
+        settings = base_settings(backend)
+        return {**settings, "includes": "kinto_changes kinto.plugins.default_bucket"}
+
+    @pytest.fixture(autouse=True)
+    def _tenants(self):
+        """Alice's private bucket, a bucket shared between tenants, a public
+        collection, a group-granted collection and Bob's default bucket."""
+        self.bob_id = self.app.get("/", headers=BOB).json["user"]["id"]
+        self.create_collection("alice-private", "diary")
+        self.app.put_json(
+            "/buckets/shared",
+            {"permissions": {"collection:create": ["system.Authenticated"]}},
+            headers=ALICE,
+        )
+        self.create_collection("shared", "alice-notes")
+        self.app.put_json("/buckets/shared/collections/bob-notes", {}, headers=BOB)
+        self.app.put_json(GROUP, {"data": {"members": [self.bob_id]}}, headers=ALICE)
+        self.grant("shared", "grouped", "read", [GROUP], create=True)
+        self.create_collection("pub", "news")
+        self.grant("pub", "news", "read", ["system.Everyone"])
+        self.create_record("default", "tasks", headers=BOB, title="mine")
+        self.bob_bucket = self.app.get("/buckets/default", headers=BOB).json["data"]["id"]
+
+    def grant(self, bid, cid, permission, principals, create=False, headers=ALICE):
+        url = f"/buckets/{bid}" + (f"/collections/{cid}" if cid else "")
+        body = {"permissions": {permission: principals}}
+        call = self.app.put_json if create else self.app.patch_json
+        call(url, body, headers=headers)
+
+    def seen(self, headers, params="") -> set:
+        return set(self.entries(params, headers=headers))
+
+    def total(self, headers, params="") -> int:
+        response = self.app.head(f"{LIST_URL}?{params}", headers=headers)
+        return int(response.headers["Total-Objects"])
+
+    @property
+    def alice_sees(self) -> set:
+        every = {("shared", "bob-notes"), ("shared", "grouped")}
+        return ALICE_ONLY | PUBLIC | every
+
+    @property
+    def bob_sees(self) -> set:
+        return PUBLIC | {
+            ("shared", "bob-notes"),
+            ("shared", "grouped"),
+            (self.bob_bucket, "tasks"),
+        }
+
+
+class TestWhoSeesWhat(PrivacyTest):
+    def test_each_reader_sees_the_collections_they_may_read(self):
+        # Alice owns ``shared``: she may read every collection in it (bucket
+        # ``write``), Bob only his own and the one granted to his group.
+        assert self.seen(ALICE) == self.alice_sees
+        assert self.seen(BOB) == self.bob_sees
+        assert self.seen(ANONYMOUS) == PUBLIC
+        assert self.seen(CAROL) == PUBLIC
+
+    def test_total_objects_counts_what_the_reader_sees(self):
+        assert self.total(ALICE) == len(self.alice_sees)
+        assert self.total(BOB) == len(self.bob_sees)
+        assert self.total(ANONYMOUS) == 1
+        assert self.total(BOB, "bucket=alice-private") == 0
+
+    def test_pages_give_each_visible_entry_once(self):
+        url, seen = f"{LIST_URL}?_limit=1", []
+        while url:
+            response = self.app.get(url, headers=BOB)
+            seen += [(e["bucket"], e["collection"]) for e in response.json["data"]]
+            next_page = response.headers.get("Next-Page")
+            url = next_page and next_page.split("/v1", 1)[1]
+        assert sorted(seen) == sorted(self.bob_sees)
+
+    def test_since_polls_show_only_what_the_reader_may_read(self):
+        etag = self.list_etag(headers=BOB)
+        self.create_record("alice-private", "diary", text="secret")
+        self.create_record("pub", "news", title="hello")
+        # One ETag for every reader: it says that something changed, not what.
+        assert self.list_etag(headers=BOB) == self.list_etag(headers=ANONYMOUS)
+        assert self.seen(BOB, f"_since={etag}") == PUBLIC
+        assert self.seen(ANONYMOUS, f"_since={etag}") == PUBLIC
+        assert self.seen(ALICE, f"_since={etag}") == PUBLIC | {("alice-private", "diary")}
+
+    def test_a_change_elsewhere_gives_an_empty_since_poll(self):
+        etag = self.list_etag(headers=BOB)
+        self.create_record("alice-private", "diary", text="secret")
+        response = self.get_list(f"_since={etag}", headers=BOB)
+        assert response.json["data"] == []
+        self.app.get(
+            LIST_URL, headers={**BOB, "If-None-Match": response.headers["ETag"]}, status=304
+        )
+
+    def test_changing_permissions_in_batch_is_seen_at_commit(self):
+        requests = [
+            {"method": "PATCH", "path": "/buckets/alice-private/collections/diary",
+             "body": {"permissions": {"read": [self.bob_id]}}},
+            {"method": "POST", "path": "/buckets/alice-private/collections/diary/records",
+             "body": {"data": {}}},
+        ]  # fmt: skip
+        self.app.post_json("/batch", {"requests": requests}, headers=ALICE)
+        assert ("alice-private", "diary") in self.seen(BOB)
+
+
+class TestTombstones(PrivacyTest):
+    def test_a_deleted_collection_is_told_to_its_readers_only(self):
+        etag = self.list_etag(headers=ALICE)
+        self.app.delete("/buckets/shared/collections/alice-notes", headers=ALICE)
+        self.app.delete("/buckets/pub/collections/news", headers=ALICE)
+        since = f"_since={etag}"
+        alice = self.entries(since, headers=ALICE)
+        assert set(alice) == {("shared", "alice-notes"), ("pub", "news")}
+        assert all(e["deleted"] for e in alice.values())
+        assert self.seen(BOB, since) == PUBLIC
+        assert self.seen(ANONYMOUS, since) == PUBLIC
+
+    def test_a_deleted_bucket_is_told_to_its_readers_only(self):
+        etag = self.list_etag(headers=ALICE)
+        self.app.delete("/buckets/alice-private", headers=ALICE)
+        self.app.delete("/buckets/shared", headers=ALICE)
+        since = f"_since={etag}"
+        gone = {("alice-private", "diary"), ("shared", "alice-notes")}
+        gone |= {("shared", "bob-notes"), ("shared", "grouped")}
+        assert self.seen(ALICE, since) == gone
+        # Bob could read two of them: he is told they are gone, and no more.
+        assert self.seen(BOB, since) == {("shared", "bob-notes"), ("shared", "grouped")}
+        assert self.seen(ANONYMOUS, since) == set()
+        assert self.total(BOB) == 2  # His default bucket and the public one.
+
+    def test_tombstones_keep_their_readers_after_a_recreation_elsewhere(self):
+        etag = self.list_etag(headers=ALICE)
+        self.app.delete("/buckets/alice-private/collections/diary", headers=ALICE)
+        self.app.put_json("/buckets/pub/collections/diary", {}, headers=ALICE)
+        assert self.seen(BOB, f"_since={etag}") == set()
+
+
+class TestPermissionChanges(PrivacyTest):
+    def test_grant_then_revoke_on_a_collection(self):
+        etag = self.list_etag(headers=BOB)
+        self.grant("alice-private", "diary", "read", [self.bob_id])
+        assert ("alice-private", "diary") in self.seen(BOB)
+        # Pollers see it as a change, with the collection's records timestamp.
+        polled = self.entries(f"_since={etag}", headers=BOB)
+        assert set(polled) == {("alice-private", "diary")}
+        records_etag = self.records_etag("alice-private", "diary")
+        assert polled[("alice-private", "diary")]["last_modified"] == records_etag
+
+        self.grant("alice-private", "diary", "read", [])
+        assert self.seen(BOB) == self.bob_sees
+
+    def test_grant_then_revoke_on_a_bucket(self):
+        self.create_collection("alice-private", "agenda")
+        self.grant("alice-private", None, "read", ["system.Authenticated"])
+        expected = {("alice-private", "diary"), ("alice-private", "agenda")}
+        assert expected <= self.seen(BOB)
+        assert expected <= self.seen(CAROL)
+        assert self.seen(ANONYMOUS) == PUBLIC
+
+        self.grant("alice-private", None, "read", [])
+        assert self.seen(BOB) == self.bob_sees
+        assert self.seen(CAROL) == PUBLIC
+
+    def test_write_permission_lets_read(self):
+        self.grant("alice-private", "diary", "write", [self.bob_id])
+        assert ("alice-private", "diary") in self.seen(BOB)
+
+    def test_group_membership_follows_the_group(self):
+        self.app.patch_json(GROUP, {"data": {"members": []}}, headers=ALICE)
+        assert ("shared", "grouped") not in self.seen(BOB)
+        self.app.patch_json(GROUP, {"data": {"members": [self.bob_id]}}, headers=ALICE)
+        assert ("shared", "grouped") in self.seen(BOB)
+
+    def test_metadata_change_keeps_the_cursor(self):
+        etag = self.list_etag(headers=ALICE)
+        self.app.patch_json(
+            "/buckets/alice-private/collections/diary", {"data": {"x": 1}}, headers=ALICE
+        )
+        self.app.patch_json("/buckets/alice-private", {"data": {"x": 1}}, headers=ALICE)
+        assert self.list_etag(headers=ALICE) == etag
+
+
+class TestListChangeset(PrivacyTest):
+    def changes(self, headers, params="") -> set:
+        url = f"{LIST_CHANGESET}?_expected=0{params}"
+        body = self.app.get(url, headers=headers).json
+        return {(e["bucket"], e["collection"]) for e in body["changes"]}
+
+    def test_changeset_shows_what_the_reader_may_read(self):
+        assert self.changes(ALICE) == self.alice_sees
+        assert self.changes(BOB) == self.bob_sees
+        assert self.changes(ANONYMOUS) == PUBLIC
+
+    def test_bucket_and_collection_filters(self):
+        assert self.changes(ALICE, "&bucket=alice-private") == {("alice-private", "diary")}
+        assert self.changes(BOB, "&bucket=alice-private") == set()
+        assert self.changes(BOB, "&collection=diary") == set()
+        assert self.changes(BOB, "&bucket=shared") == {
+            ("shared", "bob-notes"),
+            ("shared", "grouped"),
+        }
+
+    def test_since_includes_the_readers_tombstones_only(self):
+        etag = self.list_etag(headers=ALICE)
+        self.app.delete("/buckets/shared", headers=ALICE)
+        since = f"&_since={etag}"
+        assert self.changes(BOB, since) == {("shared", "bob-notes"), ("shared", "grouped")}
+        assert self.changes(ANONYMOUS, since) == set()
+
+
+class TestNothingLeaks(PrivacyTest):
+    """Every response an outsider gets, scanned for Alice's private ids."""
+
+    def secrets(self) -> set[str]:
+        ids = {part for key in ALICE_ONLY for part in key if part != "shared"}
+        entry_ids = {
+            e["id"] for key, e in self.entries(headers=ALICE).items() if key in ALICE_ONLY
+        }
+        return ids | entry_ids
+
+    def outsider_responses(self, headers) -> list:
+        etag = self.list_etag(headers=ALICE)
+        self.create_record("alice-private", "diary", text="secret")
+        self.app.delete("/buckets/shared/collections/alice-notes", headers=ALICE)
+        newest = self.list_etag(headers=ALICE)
+        get = self.app.get
+        responses = [
+            get(LIST_URL, headers=headers),
+            get(f"{LIST_URL}?_since={etag}", headers=headers),
+            get(f"{LIST_URL}?_since={etag}&_limit=1", headers=headers),
+            get(f"{LIST_URL}?_limit=1&_sort=bucket", headers=headers),
+            get(f"{LIST_URL}?_before={newest}", headers=headers),
+            get(f"{LIST_URL}?has_deleted=true&_since={etag}", headers=headers),
+            get(LIST_URL, headers={**headers, "If-None-Match": f'"{newest}"'}, status=304),
+            get(LIST_URL, headers={**headers, "If-None-Match": f'"{etag}"'}),
+            self.app.head(f"{LIST_URL}?_since={etag}", headers=headers),
+            get(f"{LIST_CHANGESET}?_expected=0", headers=headers),
+            get(f"{LIST_CHANGESET}?_expected=0&_since={etag}", headers=headers),
+            get(f"{LIST_CHANGESET}?_expected=0&_since={etag}&_limit=1", headers=headers),
+            get(f"{LIST_URL}?_sort=nope", headers=headers, status=400),
+        ]
+        for response in list(responses):
+            next_page = response.headers.get("Next-Page")
+            while next_page:
+                response = get(next_page.split("/v1", 1)[1], headers=headers)
+                responses.append(response)
+                next_page = response.headers.get("Next-Page")
+        return responses
+
+    @pytest.mark.parametrize("who", ["anonymous", "bob"])
+    def test_no_private_id_in_any_body_or_header(self, who):
+        headers = {"anonymous": ANONYMOUS, "bob": BOB}[who]
+        secrets = self.secrets()
+        for response in self.outsider_responses(headers):
+            texts = [response.text, *(f"{k}: {v}" for k, v in response.headers.items())]
+            texts += decoded_tokens(response)
+            for text in texts:
+                leaked = [s for s in secrets if s in text]
+                assert not leaked, f"{response.request.url} -> {text[:300]}"
+
+    @pytest.mark.parametrize("who", ["anonymous", "bob"])
+    def test_private_and_missing_collections_answer_alike(self, who):
+        headers = {"anonymous": ANONYMOUS, "bob": BOB}[who]
+
+        def answer(bid, cid):
+            url = f"/buckets/{bid}/collections/{cid}/changeset?_expected=0"
+            response = self.app.get(url, headers=headers, expect_errors=True)
+            body = response.text.replace(bid, "B").replace(cid, "C")
+            return response.status_code, body
+
+        private = answer("alice-private", "diary")
+        assert private[0] in (401, 403)
+        assert private == answer("nobody-bucket", "nothing")
+        assert answer("shared", "alice-notes") == answer("shared", "nothing")
+
+    @pytest.mark.parametrize("who", ["anonymous", "bob"])
+    def test_filters_naming_private_ids_answer_as_for_missing_ones(self, who):
+        headers = {"anonymous": ANONYMOUS, "bob": BOB}[who]
+        for template in ("bucket={}", "collection={}", "in_bucket={},x", "_limit=1&bucket={}"):
+            private = self.get_list(template.format("alice-private"), headers=headers)
+            missing = self.get_list(template.format("nobody-bucket"), headers=headers)
+            assert private.json == missing.json
+            assert private.headers.get("Total-Objects") == missing.headers.get("Total-Objects")
+
+
+def decoded_tokens(response) -> list[str]:
+    """The ``_token`` of a ``Next-Page`` header, decoded (it is base64 JSON)."""
+    next_page = response.headers.get("Next-Page")
+    if not next_page or "_token=" not in next_page:
+        return []
+    token = next_page.split("_token=", 1)[1].split("&", 1)[0]
+    return [base64.urlsafe_b64decode(unquote(token) + "==").decode()]
+
+
+class TestConfiguredListIsPublished(PrivacyTest):
+    """With ``collections`` configured, the operator publishes those entries."""
+
+    @classmethod
+    def get_app_settings(cls, backend):
+        return {
+            **super().get_app_settings(backend),
+            "changes.collections": "/buckets/alice-private",
+        }
+
+    def test_every_reader_sees_every_configured_entry(self):
+        for headers in (ALICE, BOB, ANONYMOUS):
+            assert self.seen(headers) == {("alice-private", "diary")}
+
+
+class TestGlobalRecordReaders(PrivacyTest):
+    """Kinto's ``record_read_principals`` lets its principals read every collection."""
+
+    @classmethod
+    def get_app_settings(cls, backend):
+        return {
+            **super().get_app_settings(backend),
+            "record_read_principals": make_app_userid(backend),
+        }
+
+    def test_they_see_every_entry(self):
+        # make_app_userid gives Alice's id; Bob is still filtered.
+        assert self.seen(ALICE) == self.alice_sees | {(self.bob_bucket, "tasks")}
+        assert self.seen(BOB) == self.bob_sees
