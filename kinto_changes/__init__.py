@@ -42,6 +42,6 @@ def includeme(config: Configurator) -> None:
     if not getattr(registry, "changes_listener_subscribed", False):
         listener = metrics.listener_with_timer(config, "plugins.changes", on_resource_changed)
         config.add_subscriber(
-            listener, ResourceChanged, for_resources=("bucket", "collection", "record")
+            listener, ResourceChanged, for_resources=("bucket", "collection", "group", "record")
         )
     config.add_migration(CatchUp(registry))

@@ -60,21 +60,24 @@ def _principals_by_uri(permission: PermissionBase, uris: list[str]) -> dict[str,
     }
 
 
-def readers_filter(settings: ChangesSettings, principals: list[str]) -> Filter | None:
-    """The filter restricting the list to what these principals may read.
+def reader_principals(settings: ChangesSettings, principals: list[str]) -> frozenset | None:
+    """The principals whose entries a reader sees, ``None`` when they see every entry.
 
-    ``None`` when they may see every entry: an explicit ``collections``
-    setting publishes its entries to every reader allowed by ``principals``,
-    and Kinto's ``record_read_principals``/``record_write_principals``
-    settings let their principals read every collection.
+    Every entry: an explicit ``collections`` setting publishes its entries to
+    every reader allowed by ``principals``, and Kinto's
+    ``record_read_principals``/``record_write_principals`` settings let their
+    principals read every collection.
     """
-    if not settings.monitors_everything:
+    if not settings.monitors_everything or set(principals) & set(settings.global_readers):
         return None
-    if set(principals) & set(settings.global_readers):
-        return None
-    return Filter(READERS, sorted(set(principals)), COMPARISON.CONTAINS_ANY)
+    return frozenset(principals)
+
+
+def readers_filter(principals: frozenset[str]) -> Filter:
+    """The storage filter keeping the entries that one of ``principals`` may read."""
+    return Filter(READERS, sorted(principals), COMPARISON.CONTAINS_ANY)
 
 
 def may_read(entry: dict, principals: frozenset[str] | None) -> bool:
-    """Whether the entry passes :func:`readers_filter` (``principals``: its value)."""
+    """The same, in Python (``None``: every entry)."""
     return principals is None or not principals.isdisjoint(entry.get(READERS, ()))

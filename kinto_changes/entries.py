@@ -12,7 +12,7 @@ entry's data (``RECORDS_TIMESTAMP``), and served as ``last_modified``.
 import contextlib
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kinto.core.storage import Filter, Sort, StorageBase
 from kinto.core.storage import exceptions as storage_exceptions
@@ -45,6 +45,21 @@ class Change:
     # True when the event may have changed who can read it (its permissions
     # or its bucket's): the writer resolves its readers again.
     access_changed: bool = False
+
+
+@dataclass
+class Pending:
+    """What one transaction changed, written when it commits."""
+
+    changes: list[Change] = field(default_factory=list)
+    deleted_buckets: list[str] = field(default_factory=list)
+    # Buckets whose permissions may have changed, hence their collections' readers.
+    updated_buckets: list[str] = field(default_factory=list)
+    # Groups that gained members: these may now read the collections naming them.
+    grown_groups: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return any((self.changes, self.deleted_buckets, self.updated_buckets, self.grown_groups))
 
 
 @dataclass(frozen=True)
@@ -186,31 +201,29 @@ class EntryWriter:
     """Write the entries of the changed collections, under the cursor lock."""
 
     def __init__(self, registry) -> None:
-        self.storage = registry.storage
+        self.storage: StorageBase = registry.storage
         self.permission = registry.permission
         self.lock = registry.changes_cursor_lock
         self.settings: ChangesSettings = registry.changes
 
-    def write(
-        self,
-        changes: list[Change],
-        deleted_buckets: list[str] = (),
-        updated_buckets: list[str] = (),
-    ) -> None:
-        """Write the entries of ``changes`` and of the collections of these buckets."""
+    def write(self, pending: Pending) -> None:
+        """Write the entries of the collections that ``pending`` touched."""
         host = self.settings.http_host
-        keys = list(dict.fromkeys((c.bucket_id, c.collection_id) for c in changes))
+        keys = list(dict.fromkeys((c.bucket_id, c.collection_id) for c in pending.changes))
         with self.lock.acquire(self.storage, host, keys) as locked:
             self.now, self.cursor = locked.now, locked.newest_cursor
-            deleted = [key for key in self._listed_in(deleted_buckets) if key not in locked.states]
+            deleted = [
+                k for k in self._in_buckets(pending.deleted_buckets) if k not in locked.states
+            ]
             states = {**locked.states, **read_states(self.storage, host, deleted)}
             # Their collections existed when the lock was granted, and those this
             # transaction deleted are in ``changes``: only their readers can change.
-            regranted = self._listed_in(updated_buckets)
-            for key, entry in regranted.items():
+            regranted = self._in_buckets(pending.updated_buckets)
+            self.announced = self._readable_by(pending.grown_groups)
+            for key, entry in {**regranted, **self.announced}.items():
                 states.setdefault(key, CollectionState(True, entry[RECORDS_TIMESTAMP], entry))
-            access_changed = {(c.bucket_id, c.collection_id) for c in changes if c.access_changed}
-            readers = self._readers(states, access_changed | regranted.keys())
+            changed = {(c.bucket_id, c.collection_id) for c in pending.changes if c.access_changed}
+            readers = self._readers(states, changed | regranted.keys())
             for (bucket_id, collection_id), state in states.items():
                 # Also for record changes: Kinto checks the collection when a
                 # request starts, and another request can delete it before the
@@ -220,7 +233,7 @@ class EntryWriter:
                 else:
                     self.tombstone(bucket_id, collection_id, state)
 
-    def _readers(self, states: dict, access_changed: set) -> dict:
+    def _readers(self, states: dict, access_changed: set) -> dict[tuple[str, str], list[str]]:
         """The readers to resolve again: where access changed, or never resolved."""
         keys = [
             key
@@ -229,25 +242,25 @@ class EntryWriter:
         ]
         return collections_readers(self.permission, keys) if keys else {}
 
-    def upsert(self, bucket_id: str, collection_id: str, state: CollectionState, readers) -> None:
+    def upsert(
+        self, bucket_id: str, collection_id: str, state: CollectionState, readers: dict
+    ) -> None:
         timestamp = state.records_timestamp
         if timestamp is None:
             uri = collection_uri(bucket_id, collection_id)
             timestamp = self.storage.resource_timestamp(resource_name="record", parent_id=uri)
         entry = state.entry
         new_readers = readers.get((bucket_id, collection_id), entry.get(READERS))
+        moved = entry.get("deleted") or entry.get(RECORDS_TIMESTAMP) != timestamp
         # Kinto notifies the events of a /batch sub-request even when a later
         # 409 rolled it back: an unchanged entry keeps its cursor, so that
         # pollers are not told about a change that did not happen. New
-        # readers get a new cursor (the same records timestamp), so that
-        # their ``_since`` polls show the entry they may now read.
-        if (
-            entry.get("deleted")
-            or entry.get(RECORDS_TIMESTAMP) != timestamp
-            or entry.get(READERS) != new_readers
-        ):
+        # readers get a new cursor, dated now (the records timestamp is
+        # unchanged), so that their ``_since`` polls show what they may now read.
+        announced = (bucket_id, collection_id) in self.announced
+        if moved or entry.get(READERS) != new_readers or announced:
             extra = {RECORDS_TIMESTAMP: timestamp, READERS: new_readers}
-            self._store(bucket_id, collection_id, timestamp, extra)
+            self._store(bucket_id, collection_id, timestamp if moved else self.now, extra)
 
     def tombstone(self, bucket_id: str, collection_id: str, state: CollectionState) -> None:
         # Kinto deleted the collection's permissions: keep the readers it had.
@@ -270,12 +283,19 @@ class EntryWriter:
             resource_name=RESOURCE_NAME, parent_id=PARENT_ID, object_id=object_id, obj=entry
         )
 
-    def _listed_in(self, bucket_ids: list[str]) -> dict[tuple[str, str], dict]:
+    def _in_buckets(self, bucket_ids: list[str]) -> dict[tuple[str, str], dict]:
         """The live entries of the collections of these buckets."""
-        if not bucket_ids:
+        return self._live_entries(Filter("bucket", list(bucket_ids), COMPARISON.IN))
+
+    def _readable_by(self, principals: list[str]) -> dict[tuple[str, str], dict]:
+        """The live entries that one of these principals may read."""
+        return self._live_entries(Filter(READERS, list(principals), COMPARISON.CONTAINS_ANY))
+
+    def _live_entries(self, selector: Filter) -> dict[tuple[str, str], dict]:
+        if not selector.value:
             return {}
         filters = [
-            Filter("bucket", list(bucket_ids), COMPARISON.IN),
+            selector,
             Filter("host", self.settings.http_host, COMPARISON.EQ),
             Filter("deleted", True, COMPARISON.NOT),
         ]

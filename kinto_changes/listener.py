@@ -18,43 +18,40 @@ from pyramid.exceptions import ConfigurationError
 from pyramid.settings import aslist
 
 from . import settings as changes_settings
-from .entries import Change, EntryWriter
+from .entries import Change, EntryWriter, Pending
 from .utils import collection_uri
 
 
-class PendingChanges:
-    """The changes one transaction made, written when it commits."""
-
-    def __init__(self) -> None:
-        self.changes: list[Change] = []
-        self.deleted_buckets: list[str] = []
-        # Buckets whose permissions may have changed, hence their collections' readers.
-        self.updated_buckets: list[str] = []
-
-    def write(self, registry) -> None:
-        # Writes that touched no monitored collection never take the cursor lock.
-        if not self.changes and not self.deleted_buckets and not self.updated_buckets:
-            return
-        metrics = getattr(registry, "metrics", None)
-        timer = metrics.timer("plugins.changes.commit.seconds") if metrics else nullcontext()
-        with timer:
-            EntryWriter(registry).write(self.changes, self.deleted_buckets, self.updated_buckets)
+def write_pending(pending: Pending, registry) -> None:
+    """The before-commit hook."""
+    # Writes that touched no monitored collection never take the cursor lock.
+    if not pending:
+        return
+    metrics = getattr(registry, "metrics", None)
+    timer = metrics.timer("plugins.changes.commit.seconds") if metrics else nullcontext()
+    with timer:
+        EntryWriter(registry).write(pending)
 
 
-def pending_changes(request) -> PendingChanges:
+def pending_changes(request) -> Pending:
     """The pending changes of the current transaction, hooked on its commit."""
     current = transaction.get()
     try:
-        return current.data(PendingChanges)
+        return current.data(Pending)
     except KeyError:
-        pending = PendingChanges()
-        current.set_data(PendingChanges, pending)
-        current.addBeforeCommitHook(pending.write, args=(request.registry,))
+        pending = Pending()
+        current.set_data(Pending, pending)
+        current.addBeforeCommitHook(write_pending, args=(pending, request.registry))
         return pending
 
 
 def on_resource_changed(event: ResourceChanged) -> None:
     """Note the monitored collections that this event touches."""
+    payload = event.payload
+    resource_name, action = payload["resource_name"], ACTIONS(payload["action"])
+    if resource_name == "group":
+        note_grown_groups(event)
+        return
     settings = event.request.registry.changes
     changes, buckets = touched(event)
     changes = [c for c in changes if settings.is_monitored(c.bucket_id, c.collection_id)]
@@ -62,8 +59,7 @@ def on_resource_changed(event: ResourceChanged) -> None:
     if not changes and not buckets:
         return  # Nothing to write: no hook, no lock.
 
-    action = ACTIONS(event.payload["action"])
-    if event.payload["resource_name"] == "collection" and action == ACTIONS.CREATE:
+    if resource_name == "collection" and action == ACTIONS.CREATE:
         initialize_records_timestamps(event.request.registry.storage, changes)
     pending = pending_changes(event.request)
     pending.changes.extend(changes)
@@ -77,8 +73,7 @@ def touched(event: ResourceChanged) -> tuple[list[Change], list[str]]:
     """The collections whose entries an event may change, and the buckets
     whose collections' entries it may change (deleted, or new permissions)."""
     payload = event.payload
-    resource_name = payload["resource_name"]
-    action = ACTIONS(payload["action"])
+    resource_name, action = payload["resource_name"], ACTIONS(payload["action"])
     impacted_ids = [impacted["new"]["id"] for impacted in event.impacted_objects]
     if resource_name == "record":
         return [Change(payload["bucket_id"], payload["collection_id"])], []
@@ -92,6 +87,22 @@ def touched(event: ResourceChanged) -> tuple[list[Change], list[str]]:
     if resource_name == "bucket" and action != ACTIONS.CREATE:
         return [], impacted_ids
     return [], []
+
+
+def note_grown_groups(event: ResourceChanged) -> None:
+    """New members may read the collections naming the group: with nothing
+    configured, their entries get a new cursor, so that ``_since`` polls show them."""
+    if not event.request.registry.changes.monitors_everything:
+        return
+    bucket_id = event.payload["bucket_id"]
+    grown = [
+        f"/buckets/{bucket_id}/groups/{impacted['new']['id']}"
+        for impacted in event.impacted_objects
+        if set(impacted["new"].get("members", ()))
+        - set(impacted.get("old", {}).get("members", ()))
+    ]
+    if grown:
+        pending_changes(event.request).grown_groups.extend(grown)
 
 
 def initialize_records_timestamps(storage, created: list[Change]) -> None:

@@ -13,7 +13,7 @@ from kinto.core.storage.postgresql.migrator import PostgreSQLPluginMigration
 from pyramid.settings import asbool
 
 from .access import READERS, collections_readers
-from .entries import PARENT_ID, RECORDS_TIMESTAMP, RESOURCE_NAME, Change, EntryWriter
+from .entries import PARENT_ID, RECORDS_TIMESTAMP, RESOURCE_NAME, Change, EntryWriter, Pending
 from .utils import collection_uri, entry_id, iter_objects
 
 
@@ -37,7 +37,7 @@ class CatchUp(PostgreSQLPluginMigration):
         if dry_run or not changes:
             return
         with transaction.manager:
-            EntryWriter(self.registry).write(changes)
+            EntryWriter(self.registry).write(Pending(changes=changes))
 
 
 def stale_changes(registry) -> list[Change]:

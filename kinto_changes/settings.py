@@ -124,8 +124,11 @@ def load(settings: Mapping, environ: Mapping | None = None) -> ChangesSettings:
     bucket = _identifier(*reader.get("bucket", default="monitor"))
     collection = _identifier(*reader.get("collection", default="changes"))
     cache_prefix = f"{bucket}.{collection}.record_cache_"
+    collections = _uris(*reader.get("collections", aliases=("resources",)))
+    if not collections:
+        _check_listener_follows_access(reader)
     return ChangesSettings(
-        collections=_uris(*reader.get("collections", aliases=("resources",))),
+        collections=collections,
         excluded_collections=_uris(*reader.get("excluded_collections")),
         principals=_principals(*reader.get("principals", default="system.Everyone")),
         bucket=bucket,
@@ -202,6 +205,28 @@ def _check_listener_filters(reader: _Reader) -> None:
             f"{key}={value!r}: Kinto reads this key as resource names (e.g. 'record'). "
             f"List bucket and collection URIs in {LISTENER_PREFIX}collections instead."
         )
+
+
+# What the listener must receive when nothing is configured: the list then
+# shows each reader what they may read, which these events change.
+ACCESS_RESOURCES = ("bucket", "collection", "group")
+ACCESS_ACTIONS = ("create", "update", "delete")
+
+
+def _check_listener_follows_access(reader: _Reader) -> None:
+    # Kinto passes the listener only the events its ``resources`` and
+    # ``actions`` keys let through.
+    for name, needed in (("resources", ACCESS_RESOURCES), ("actions", ACCESS_ACTIONS)):
+        key = LISTENER_PREFIX + name
+        _, value = reader._first_agreeing([key], None)
+        missing = [n for n in needed if value is not None and n not in aslist(str(value))]
+        if missing:
+            raise ConfigurationError(
+                f"{key}={value!r} leaves out {', '.join(missing)}: with no collections "
+                "configured, each reader sees the collections they may read, and the "
+                f"listener must follow those changes. Add them, or configure "
+                f"{LISTENER_PREFIX}collections."
+            )
 
 
 def _uris(key: str, value: object) -> tuple[str, ...]:

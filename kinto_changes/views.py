@@ -26,7 +26,7 @@ from pyramid.config import Configurator
 from pyramid.httpexceptions import HTTPMethodNotAllowed, HTTPTemporaryRedirect
 from pyramid.security import NO_PERMISSION_REQUIRED
 
-from .access import READERS, may_read, readers_filter
+from .access import READERS, may_read, reader_principals, readers_filter
 from .entries import PARENT_ID, RECORDS_TIMESTAMP, RESOURCE_NAME
 from .schemas import ListQuerySchema, query_string_size_validator
 from .settings import ChangesSettings
@@ -87,8 +87,7 @@ class ChangesModel(Model):
         super().__init__(registry.storage, registry.permission, resource_name=RESOURCE_NAME)
         self.settings = registry.changes
         self.cursor_lock = registry.changes_cursor_lock
-        self.readers = readers_filter(self.settings, request.prefixed_principals)
-        self.reader_principals = frozenset(self.readers.value) if self.readers else None
+        self.principals = reader_principals(self.settings, request.prefixed_principals)
         # Kinto's memory backend applies filters with generic comparisons, several
         # times per object: there, visibility is checked in Python.
         self.filter_in_storage = not isinstance(registry.storage, MemoryBasedStorage)
@@ -118,14 +117,16 @@ class ChangesModel(Model):
 
     def visibility_filters(self, include_deleted: bool) -> list[Filter]:
         filters = visibility_filters(self.settings, include_deleted)
-        return filters + [self.readers] if self.readers else filters
+        if self.principals is not None:
+            filters.append(readers_filter(self.principals))
+        return filters
 
     def is_visible(self, entry: dict, include_deleted: bool) -> bool:
         return (
             entry["host"] == self.settings.http_host
             and (include_deleted or not entry.get("deleted"))
             and self.settings.is_monitored(entry["bucket"], entry["collection"])
-            and may_read(entry, self.reader_principals)
+            and may_read(entry, self.principals)
         )
 
 

@@ -1,6 +1,7 @@
 """Catch-up by ``kinto migrate`` (PostgreSQL: Kinto runs plugin migrations there only)."""
 
 import pytest
+import transaction
 
 from .server import run_kinto, write_ini
 from .support import ALICE, BOB, LIST_URL, base_settings, ensure_postgresql, flush, make_app
@@ -106,3 +107,24 @@ def test_permissions_changed_while_the_plugin_was_disabled(tmp_path, settings):
 
     assert set(listed(app, headers=BOB)) == {("a", "x")}
     assert "0 entries to catch up" in migrate(tmp_path, settings)
+
+
+def test_entries_without_readers_get_them(tmp_path, settings):
+    # Entries written before readers were stored (an earlier 5.0 build).
+    app = make_app(settings)
+    fill(app, [("a", "x")])
+    storage = app.app.registry.storage
+    with transaction.manager:
+        for entry in storage.list_all(resource_name="changes", parent_id="kinto_changes"):
+            del entry["_readers"]
+            storage.update(
+                resource_name="changes",
+                parent_id="kinto_changes",
+                object_id=entry["id"],
+                obj=entry,
+            )
+    assert listed(app) == {}  # Nobody's yet: unknown readers are no readers.
+
+    migrate(tmp_path, settings)
+
+    assert set(listed(app)) == {("a", "x")}

@@ -118,12 +118,15 @@ class TestWhoSeesWhat(PrivacyTest):
         )
 
     def test_changing_permissions_in_batch_is_seen_at_commit(self):
+        grant = {"permissions": {"read": [self.bob_id]}}
         requests = [
-            {"method": "PATCH", "path": "/buckets/alice-private/collections/diary",
-             "body": {"permissions": {"read": [self.bob_id]}}},
-            {"method": "POST", "path": "/buckets/alice-private/collections/diary/records",
-             "body": {"data": {}}},
-        ]  # fmt: skip
+            {"method": "PATCH", "path": "/buckets/alice-private/collections/diary", "body": grant},
+            {
+                "method": "POST",
+                "path": "/buckets/alice-private/collections/diary/records",
+                "body": {"data": {}},
+            },
+        ]
         self.app.post_json("/batch", {"requests": requests}, headers=ALICE)
         assert ("alice-private", "diary") in self.seen(BOB)
 
@@ -196,6 +199,20 @@ class TestPermissionChanges(PrivacyTest):
         self.app.patch_json(GROUP, {"data": {"members": [self.bob_id]}}, headers=ALICE)
         assert ("shared", "grouped") in self.seen(BOB)
 
+    def test_new_group_members_see_the_collections_in_since_polls(self):
+        self.app.patch_json(GROUP, {"data": {"members": []}}, headers=ALICE)
+        etag = self.get_list(headers=BOB).headers["ETag"]
+        self.app.patch_json(GROUP, {"data": {"members": [self.bob_id]}}, headers=ALICE)
+        self.app.get(LIST_URL, headers={**BOB, "If-None-Match": etag}, status=200)
+        assert self.seen(BOB, f"_since={etag.strip(chr(34))}") == {("shared", "grouped")}
+
+    def test_a_group_created_after_the_permission_naming_it(self):
+        later = "/buckets/shared/groups/later"
+        self.grant("alice-private", "diary", "read", [later])
+        etag = self.list_etag(headers=BOB)
+        self.app.put_json(later, {"data": {"members": [self.bob_id]}}, headers=ALICE)
+        assert self.seen(BOB, f"_since={etag}") == {("alice-private", "diary")}
+
     def test_metadata_change_keeps_the_cursor(self):
         etag = self.list_etag(headers=ALICE)
         self.app.patch_json(
@@ -244,6 +261,8 @@ class TestNothingLeaks(PrivacyTest):
         return ids | entry_ids
 
     def outsider_responses(self, headers) -> list:
+        entries = self.entries(headers=ALICE)
+        self.private_entry_id = entries[("alice-private", "diary")]["id"]
         etag = self.list_etag(headers=ALICE)
         self.create_record("alice-private", "diary", text="secret")
         self.app.delete("/buckets/shared/collections/alice-notes", headers=ALICE)
@@ -263,7 +282,14 @@ class TestNothingLeaks(PrivacyTest):
             get(f"{LIST_CHANGESET}?_expected=0&_since={etag}", headers=headers),
             get(f"{LIST_CHANGESET}?_expected=0&_since={etag}&_limit=1", headers=headers),
             get(f"{LIST_URL}?_sort=nope", headers=headers, status=400),
+            self.app.head(LIST_URL, headers=headers),
+            get("/", headers=headers),
+            get("/__api__", headers=headers),
+            get(f"{LIST_URL}/{self.private_entry_id}", headers=headers, status=405),
         ]
+        for bid, cid in ALICE_ONLY:
+            url = f"/buckets/{bid}/collections/{cid}/changeset?_expected=0"
+            responses.append(get(url, headers=headers, status=(401, 403)))
         for response in list(responses):
             next_page = response.headers.get("Next-Page")
             while next_page:

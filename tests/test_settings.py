@@ -3,7 +3,7 @@
 import pytest
 from pyramid.exceptions import ConfigurationError
 
-from .support import ALICE, BOB, BaseWebTest, base_settings, make_app
+from .support import ALICE, BOB, LIST_URL, BaseWebTest, base_settings, make_app
 
 
 LISTENER_SETTINGS = {
@@ -152,6 +152,11 @@ class TestPrincipals(BaseWebTest):
         assert ("a", "x") in self.entries(headers=ALICE)
 
 
+def records_etag(app, bid: str, cid: str) -> int:
+    response = app.get(f"/buckets/{bid}/collections/{cid}/records", headers=ALICE)
+    return int(response.headers["ETag"].strip('"'))
+
+
 def make_app_userid(backend) -> str:
     """Alice's prefixed user id, as Kinto computes it."""
     app = make_app(base_settings("memory"))
@@ -285,6 +290,28 @@ class TestStartupErrors:
 
     def test_listener_resources_keep_kintos_meaning(self):
         # Kinto's own filter on resource names still works.
-        app = build(**LISTENER_SETTINGS, **{"event_listeners.changes.resources": "collection"})
+        settings = {
+            "event_listeners.changes.resources": "collection",
+            "event_listeners.changes.collections": "/buckets/a",
+        }
+        app = build(**LISTENER_SETTINGS, **settings)
         fill(app)
         assert ("a", "x") in listed(app)
+        app.post_json("/buckets/a/collections/x/records", {"data": {}}, headers=ALICE)
+        entries = app.get(f"{LIST_URL}?collection=x", headers=ALICE).json["data"]
+        entry = entries[0]
+        assert entry["last_modified"] < records_etag(app, "a", "x")  # Records are filtered out.
+
+    @pytest.mark.parametrize(
+        "key, value, missing",
+        [
+            ("resources", "record collection", "bucket, group"),
+            ("actions", "create delete", "update"),
+        ],
+    )
+    def test_listener_filters_must_follow_access_when_nothing_is_configured(
+        self, key, value, missing
+    ):
+        full_key = f"event_listeners.changes.{key}"
+        with pytest.raises(ConfigurationError, match=f"{full_key}=.* leaves out {missing}"):
+            build(**LISTENER_SETTINGS, **{full_key: value})
