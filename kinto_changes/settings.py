@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from pyramid.exceptions import ConfigurationError
 from pyramid.settings import aslist
@@ -88,13 +89,39 @@ class ChangesSettings:
         )
 
     def is_monitored(self, bucket_id: str, collection_id: str) -> bool:
-        """Whether changes of this collection are listed."""
-        if (bucket_id, collection_id) == (self.bucket, self.collection):
+        """Whether changes of this collection are listed.
+
+        On memory, the list asks it for every entry: set lookups only.
+        """
+        key = (bucket_id, collection_id)
+        scopes = self._scopes
+        if key in scopes.hidden_collections or bucket_id in scopes.excluded_buckets:
             return False
-        scopes = uri_scopes(bucket_id, collection_id)
-        if any(uri in self.excluded_collections for uri in scopes):
-            return False
-        return self.monitors_everything or any(uri in self.collections for uri in scopes)
+        return (
+            self.monitors_everything
+            or bucket_id in scopes.monitored_buckets
+            or key in scopes.monitored_collections
+        )
+
+    @cached_property
+    def _scopes(self) -> "Scopes":
+        # Derived from the frozen fields above, once per settings object.
+        return Scopes(
+            hidden_collections=frozenset(self.hidden_collections),
+            excluded_buckets=frozenset(self.excluded_buckets),
+            monitored_buckets=frozenset(self.monitored_buckets),
+            monitored_collections=frozenset(self.monitored_collections),
+        )
+
+
+@dataclass(frozen=True)
+class Scopes:
+    """The URIs of the settings as sets of ids, for :meth:`ChangesSettings.is_monitored`."""
+
+    hidden_collections: frozenset[tuple[str, str]]
+    excluded_buckets: frozenset[str]
+    monitored_buckets: frozenset[str]
+    monitored_collections: frozenset[tuple[str, str]]
 
 
 def bucket_ids(uris: tuple[str, ...]) -> tuple[str, ...]:
@@ -105,11 +132,6 @@ def bucket_ids(uris: tuple[str, ...]) -> tuple[str, ...]:
 def collection_ids(uris: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     """The (bucket id, collection id) of the collection URIs among ``uris``."""
     return tuple((m[1], m[2]) for m in map(URI_PATTERN.match, uris) if m[2])
-
-
-def uri_scopes(bucket_id: str, collection_id: str) -> tuple[str, str]:
-    """The bucket URI and the collection URI that select a collection."""
-    return f"/buckets/{bucket_id}", collection_uri(bucket_id, collection_id)
 
 
 def load(settings: Mapping, environ: Mapping | None = None) -> ChangesSettings:
