@@ -27,7 +27,7 @@ from pyramid.httpexceptions import HTTPServiceUnavailable
 
 from .schemas import ChangesetRequest, ListChangesetRequest, query_string_size_validator
 from .settings import ChangesSettings
-from .utils import NEWEST_FIRST, collection_uri, iter_objects, iter_pages
+from .utils import NEWEST_FIRST, collection_uri, fetches_everything, iter_objects, iter_pages
 from .views import (
     ChangesModel,
     ChangesRouteFactory,
@@ -138,8 +138,9 @@ def list_changeset(request) -> dict:
     )
     filters = [Filter(name, query[name], COMPARISON.EQ) for name in LIST_FILTERS if name in query]
     filters += since_filters(query)
+    one_page = fetches_everything(model.storage)
     timestamp, entries = consistent_read(
-        model.timestamp, lambda: list(iter_pages(fetch, filters, query.get("_limit")))
+        model.timestamp, lambda: list(iter_pages(fetch, filters, query.get("_limit"), one_page))
     )
     set_cache_headers(request, list_cache_seconds(request.registry.changes, "_expected" in query))
     return changeset(request, {}, timestamp, [public_entry(entry) for entry in entries])

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Callable, Iterator
 
 from kinto.core.storage import Filter, Sort, StorageBase
+from kinto.core.storage.memory import MemoryBasedStorage
 from kinto.core.utils import COMPARISON
 
 
@@ -44,21 +45,32 @@ def iter_objects(
         sorting=[NEWEST_FIRST],
         include_deleted=include_deleted,
     )
-    return iter_pages(fetch, filters or [], limit)
+    return iter_pages(fetch, filters or [], limit, one_page=fetches_everything(storage))
+
+
+def fetches_everything(storage: StorageBase) -> bool:
+    """Whether ``list_all`` returns every match at once: Kinto's memory backend
+    ignores ``storage_max_fetch_size``."""
+    return isinstance(storage, MemoryBasedStorage)
 
 
 def iter_pages(
-    fetch: Callable[..., list[dict]], filters: list[Filter], limit: int | None = None
+    fetch: Callable[..., list[dict]],
+    filters: list[Filter],
+    limit: int | None = None,
+    one_page: bool = False,
 ) -> Iterator[dict]:
     """What ``fetch(filters=..., limit=...)`` returns, page after page, up to ``limit``.
 
-    ``fetch`` must sort newest first on a unique ``last_modified``.
+    ``fetch`` must sort newest first on a unique ``last_modified``. With
+    ``one_page`` (see :func:`fetches_everything`), the first page is all there
+    is: asking for the next one would scan every object again, for nothing.
     """
     before = []
     while limit is None or limit > 0:
         page = fetch(filters=[*filters, *before], limit=limit)
         yield from page
-        if not page:
+        if one_page or not page:
             return
         if limit is not None:
             limit -= len(page)
