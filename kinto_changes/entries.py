@@ -128,41 +128,81 @@ class PostgreSQLCursorLock:
     # (psycopg2, Kinto's driver, interpolates the parameters client-side).
     # The second takes its own snapshot once the lock is granted: it sees
     # what the previous holder committed. It reads what ``read_states`` reads
-    # through the storage API, but the records timestamp it does not store.
+    # through the storage API, but the records timestamp it does not store;
+    # and it already upserts the entries of the existing collections whose
+    # records timestamp moved, as ``EntryWriter.upsert`` would (same data,
+    # cursors by the same rule, through Kinto's ``storage.update`` statement),
+    # returning their new entry so that the writer leaves them alone. With
+    # cursor_0 the newest one and v_i = min(records timestamp, now) of the
+    # i-th written entry, cursor_i = max(cursor_{i-1} + 1, v_i)
+    #                              = i + max(cursor_0, max over j <= i of v_j - j).
     QUERY = """
     SELECT pg_advisory_xact_lock(:key);
-    SELECT as_epoch(clock_timestamp()::TIMESTAMP) AS now,
-           (SELECT as_epoch(last_modified)
-              FROM objects
-             WHERE parent_id = :parent_id AND resource_name = :resource_name
-             ORDER BY last_modified DESC
-             LIMIT 1) AS newest_cursor,
-           (SELECT json_agg(json_build_array(
-                     EXISTS (SELECT 1
-                               FROM objects
-                              WHERE resource_name = 'collection' AND NOT deleted
-                                AND parent_id = '/buckets/' || c.bucket_id
-                                AND id = c.collection_id),
-                     as_epoch(GREATEST(
-                       (SELECT last_modified
-                          FROM objects
-                         WHERE parent_id = c.uri AND resource_name = 'record'
-                         ORDER BY last_modified DESC
-                         LIMIT 1),
-                       (SELECT last_modified
-                          FROM timestamps
-                         WHERE parent_id = c.uri AND resource_name = 'record'))),
-                     (SELECT data
-                        FROM objects
-                       WHERE parent_id = :parent_id AND resource_name = :resource_name
-                         AND id = c.entry_id AND NOT deleted))
-                   ORDER BY c.position)
-              FROM (SELECT *, '/buckets/' || bucket_id || '/collections/' || collection_id AS uri
-                      FROM unnest(CAST(:bucket_ids AS TEXT[]),
-                                  CAST(:collection_ids AS TEXT[]),
-                                  CAST(:entry_ids AS TEXT[]))
-                           WITH ORDINALITY AS u(bucket_id, collection_id, entry_id, position)
-                   ) AS c) AS states;
+    WITH base AS (
+      SELECT as_epoch(clock_timestamp()::TIMESTAMP) AS now,
+             COALESCE((SELECT as_epoch(last_modified)
+                         FROM objects
+                        WHERE parent_id = :parent_id AND resource_name = :resource_name
+                        ORDER BY last_modified DESC
+                        LIMIT 1), 0) AS newest_cursor
+    ), states AS (
+      SELECT c.*,
+             EXISTS (SELECT 1
+                       FROM objects
+                      WHERE resource_name = 'collection' AND NOT deleted
+                        AND parent_id = '/buckets/' || c.bucket_id
+                        AND id = c.collection_id) AS present,
+             as_epoch(GREATEST(
+               (SELECT last_modified
+                  FROM objects
+                 WHERE parent_id = c.uri AND resource_name = 'record'
+                 ORDER BY last_modified DESC
+                 LIMIT 1),
+               (SELECT last_modified
+                  FROM timestamps
+                 WHERE parent_id = c.uri AND resource_name = 'record'))) AS records_timestamp,
+             (SELECT data
+                FROM objects
+               WHERE parent_id = :parent_id AND resource_name = :resource_name
+                 AND id = c.entry_id AND NOT deleted) AS entry
+        FROM (SELECT *, '/buckets/' || bucket_id || '/collections/' || collection_id AS uri
+                FROM unnest(CAST(:bucket_ids AS TEXT[]),
+                            CAST(:collection_ids AS TEXT[]),
+                            CAST(:entry_ids AS TEXT[]))
+                     WITH ORDINALITY AS u(bucket_id, collection_id, entry_id, position)
+             ) AS c
+    ), moved AS (
+      SELECT states.*, row_number() OVER (ORDER BY position) AS n
+        FROM states
+       WHERE present AND records_timestamp IS NOT NULL
+         AND (entry IS NULL OR entry -> 'deleted' = 'true'::JSONB
+              OR entry -> '_timestamp' IS DISTINCT FROM to_jsonb(records_timestamp))
+    ), cursors AS (
+      SELECT moved.*,
+             jsonb_build_object('bucket', bucket_id, 'collection', collection_id,
+                                'host', CAST(:host AS TEXT),
+                                '_timestamp', records_timestamp) AS new_entry,
+             n + GREATEST(newest_cursor,
+                          MAX(LEAST(records_timestamp, now) - n) OVER (ORDER BY position))
+               AS cursor
+        FROM moved, base
+    ), written AS (
+      INSERT INTO objects (id, parent_id, resource_name, data, last_modified, deleted)
+      SELECT entry_id, :parent_id, :resource_name, new_entry, from_epoch(cursor), FALSE
+        FROM cursors
+       ORDER BY position
+      ON CONFLICT (id, parent_id, resource_name) DO UPDATE
+      SET data = EXCLUDED.data,
+          deleted = FALSE,
+          last_modified = EXCLUDED.last_modified
+    )
+    SELECT now,
+           GREATEST(newest_cursor, (SELECT MAX(cursor) FROM cursors)) AS newest_cursor,
+           (SELECT json_agg(json_build_array(states.present, states.records_timestamp,
+                                             COALESCE(cursors.new_entry, states.entry))
+                            ORDER BY position)
+              FROM states LEFT JOIN cursors USING (position)) AS states
+      FROM base;
     """
 
     @contextlib.contextmanager
@@ -174,6 +214,7 @@ class PostgreSQLCursorLock:
             "bucket_ids": [bid for bid, _ in keys],
             "collection_ids": [cid for _, cid in keys],
             "entry_ids": [entry_id(host, bid, cid) for bid, cid in keys],
+            "host": host,
         }
         with storage.client.connect() as conn:
             row = conn.execute(sqlalchemy.text(self.QUERY), placeholders).one()
