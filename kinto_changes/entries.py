@@ -102,7 +102,9 @@ class MemoryCursorLock:
         self._lock = threading.Lock()
 
     @contextlib.contextmanager
-    def acquire(self, storage: StorageBase, host: str, keys: list) -> Iterator[Locked]:
+    def acquire(
+        self, storage: StorageBase, host: str, keys: list, resolve: set = frozenset()
+    ) -> Iterator[Locked]:
         """Hold the lock, and read what the writer needs."""
         with self._lock:
             states = read_states(storage, host, keys)
@@ -130,7 +132,8 @@ class PostgreSQLCursorLock:
     # what the previous holder committed. It reads what ``read_states`` reads
     # through the storage API, but the records timestamp it does not store;
     # and it already upserts the entries of the existing collections whose
-    # records timestamp moved, as ``EntryWriter.upsert`` would (same data,
+    # records timestamp moved and whose readers need no resolving (a record
+    # write, the common case), as ``EntryWriter.upsert`` would (same data,
     # cursors by the same rule, through Kinto's ``storage.update`` statement),
     # returning their new entry so that the writer leaves them alone. With
     # cursor_0 the newest one and v_i = min(records timestamp, now) of the
@@ -168,20 +171,23 @@ class PostgreSQLCursorLock:
         FROM (SELECT *, '/buckets/' || bucket_id || '/collections/' || collection_id AS uri
                 FROM unnest(CAST(:bucket_ids AS TEXT[]),
                             CAST(:collection_ids AS TEXT[]),
-                            CAST(:entry_ids AS TEXT[]))
-                     WITH ORDINALITY AS u(bucket_id, collection_id, entry_id, position)
+                            CAST(:entry_ids AS TEXT[]),
+                            CAST(:resolve AS BOOLEAN[]))
+                     WITH ORDINALITY AS u(bucket_id, collection_id, entry_id, resolve, position)
              ) AS c
     ), moved AS (
       SELECT states.*, row_number() OVER (ORDER BY position) AS n
         FROM states
        WHERE present AND records_timestamp IS NOT NULL
-         AND (entry IS NULL OR entry -> 'deleted' = 'true'::JSONB
-              OR entry -> '_timestamp' IS DISTINCT FROM to_jsonb(records_timestamp))
+         AND NOT resolve AND entry ? '_readers'
+         AND entry -> 'deleted' IS DISTINCT FROM 'true'::JSONB
+         AND entry -> '_timestamp' IS DISTINCT FROM to_jsonb(records_timestamp)
     ), cursors AS (
       SELECT moved.*,
              jsonb_build_object('bucket', bucket_id, 'collection', collection_id,
                                 'host', CAST(:host AS TEXT),
-                                '_timestamp', records_timestamp) AS new_entry,
+                                '_timestamp', records_timestamp,
+                                '_readers', entry -> '_readers') AS new_entry,
              n + GREATEST(newest_cursor,
                           MAX(LEAST(records_timestamp, now) - n) OVER (ORDER BY position))
                AS cursor
@@ -206,7 +212,9 @@ class PostgreSQLCursorLock:
     """
 
     @contextlib.contextmanager
-    def acquire(self, storage: StorageBase, host: str, keys: list) -> Iterator[Locked]:
+    def acquire(
+        self, storage: StorageBase, host: str, keys: list, resolve: set = frozenset()
+    ) -> Iterator[Locked]:
         placeholders = {
             "key": ADVISORY_LOCK_KEY,
             "parent_id": PARENT_ID,
@@ -214,6 +222,7 @@ class PostgreSQLCursorLock:
             "bucket_ids": [bid for bid, _ in keys],
             "collection_ids": [cid for _, cid in keys],
             "entry_ids": [entry_id(host, bid, cid) for bid, cid in keys],
+            "resolve": [key in resolve for key in keys],
             "host": host,
         }
         with storage.client.connect() as conn:
@@ -251,7 +260,8 @@ class EntryWriter:
         """Write the entries of the collections that ``pending`` touched."""
         host = self.settings.http_host
         keys = list(dict.fromkeys((c.bucket_id, c.collection_id) for c in pending.changes))
-        with self.lock.acquire(self.storage, host, keys) as locked:
+        changed = {(c.bucket_id, c.collection_id) for c in pending.changes if c.access_changed}
+        with self.lock.acquire(self.storage, host, keys, resolve=changed) as locked:
             self.now, self.cursor = locked.now, locked.newest_cursor
             deleted = [
                 k for k in self._in_buckets(pending.deleted_buckets) if k not in locked.states
@@ -263,7 +273,6 @@ class EntryWriter:
             self.announced = self._readable_by(pending.grown_groups)
             for key, entry in {**regranted, **self.announced}.items():
                 states.setdefault(key, CollectionState(True, entry[RECORDS_TIMESTAMP], entry))
-            changed = {(c.bucket_id, c.collection_id) for c in pending.changes if c.access_changed}
             readers = self._readers(states, changed | regranted.keys())
             for (bucket_id, collection_id), state in states.items():
                 # Also for record changes: Kinto checks the collection when a
@@ -275,11 +284,13 @@ class EntryWriter:
                     self.tombstone(bucket_id, collection_id, state)
 
     def _readers(self, states: dict, access_changed: set) -> dict[tuple[str, str], list[str]]:
-        """The readers to resolve again: where access changed, or never resolved."""
+        """The readers to resolve again: where access changed, where never
+        resolved, and for a collection back after a tombstone."""
         keys = [
             key
             for key, state in states.items()
-            if state.exists and (key in access_changed or READERS not in state.entry)
+            if state.exists
+            and (key in access_changed or READERS not in state.entry or state.entry.get("deleted"))
         ]
         return collections_readers(self.permission, keys) if keys else {}
 

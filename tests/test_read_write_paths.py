@@ -17,7 +17,8 @@ from kinto_changes.settings import ChangesSettings
 from kinto_changes.utils import entry_id
 from kinto_changes.views import filters_are_exact, visibility_filters
 
-from .support import ALICE, BaseWebTest, base_settings
+from .storages import instrumented_settings
+from .support import ALICE, BOB, BaseWebTest, base_settings
 
 
 def an_entry(bucket: str, collection: str, host: str = "", deleted: bool = False) -> dict:
@@ -154,3 +155,25 @@ class TestConfiguredCollections(BaseWebTest):
         for bid, cid in [("a", "x"), ("a", "z"), ("b", "y"), ("b", "w"), ("c", "y")]:
             self.create_collection(bid, cid)
         assert sorted(self.entries()) == [("a", "z"), ("b", "y")]
+
+
+class TestRecordWriteOnPostgreSQL(BaseWebTest):
+    """A record write updates its entry in the statement that takes the lock."""
+
+    backends = ("postgresql",)
+
+    @classmethod
+    def get_app_settings(cls, backend):
+        return instrumented_settings(base_settings(backend))
+
+    def test_no_separate_entry_update(self):
+        self.create_collection("b", "c")
+        bob = self.app.get("/", headers=BOB).json["user"]["id"]
+        grant = {"permissions": {"read": [bob]}}
+        self.app.patch_json("/buckets/b/collections/c", grant, headers=ALICE)
+        storage = self.app.app.registry.storage
+        storage.calls.clear()
+        self.create_record("b", "c")
+        assert "update" not in storage.calls
+        entry = self.entries(headers=BOB)[("b", "c")]  # Its readers were kept.
+        assert entry["last_modified"] == self.records_etag("b", "c")
