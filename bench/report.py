@@ -327,7 +327,15 @@ def plot(path: Path, results: Results, title: str) -> bool:
         axis.grid(True, which="major", alpha=0.3)
     axes[0][0].set_ylabel("requests per second (median of rounds)")
     handles, labels = axes[0][0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", ncol=4, fontsize="small", frameon=False)
+    figure.legend(
+        handles,
+        labels,
+        loc="lower center",
+        ncol=4,
+        fontsize="small",
+        frameon=False,
+        handlelength=3.5,
+    )
     figure.suptitle(title)
     figure.tight_layout(rect=(0, 0.12, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
