@@ -185,7 +185,7 @@ def create_containers(variant: Variant) -> None:
 def fill_requests(
     start: int, stop: int, reference: bool = True, reader_id: str | None = None
 ) -> Iterator[dict]:
-    """Collections ``start`` to ``stop`` and as many reference records.
+    """Collections ``start`` to ``stop`` and, with ``reference``, as many reference records.
 
     A reference record has the fields of a list entry, with values of the
     same length, so that both answers weigh the same. With a ``reader_id``,
@@ -197,14 +197,10 @@ def fill_requests(
         if reader_id and index < READABLE:
             collection["permissions"] = {"read": [reader_id]}
         yield {"method": "PUT", "path": f"/buckets/{BUCKET}/collections/{cid}", "body": collection}
-        if not reference:
-            continue
-        record = {"bucket": BUCKET, "collection": cid, "host": ""}
-        yield {
-            "method": "PUT",
-            "path": f"{REF_PATH}/records/{uuid.uuid4()}",
-            "body": {"data": record},
-        }
+        if reference:
+            record = {"bucket": BUCKET, "collection": cid, "host": ""}
+            path = f"{REF_PATH}/records/{uuid.uuid4()}"
+            yield {"method": "PUT", "path": path, "body": {"data": record}}
 
 
 def grow(variants: list[Variant], size: int) -> None:
