@@ -23,6 +23,10 @@ LABELS = {
     ("write-1", "no plugin"): "write, 1 client: no plugin",
     ("write-8", "plugin"): "write, 8 clients: plugin",
     ("write-8", "no plugin"): "write, 8 clients: no plugin",
+    ("private", "full, reader"): "private: full, reader, unconfigured (100 entries)",
+    ("private", "full, configured"): "private: full, anonymous, configured (N entries)",
+    ("private", "since, reader"): "private: since, reader, unconfigured",
+    ("private", "since, configured"): "private: since, anonymous, configured",
 }
 REFERENCE = ("full", "reference")
 # When the peak RSS is read: once filled (both servers received the same
@@ -39,6 +43,8 @@ RATIOS = {
     ("changeset", "collection"): REFERENCE,
     ("write-1", "plugin"): ("write-1", "no plugin"),
     ("write-8", "plugin"): ("write-8", "no plugin"),
+    ("private", "full, reader"): ("private", "full, configured"),
+    ("private", "since, reader"): ("private", "since, configured"),
 }
 
 
@@ -89,6 +95,8 @@ def ratio_meaning(key: tuple[str, str], sizes: list[int]) -> str:
         return f"req/s ÷ same at N={sizes[0]:,}"
     if base == REFERENCE:
         return "req/s ÷ /records reference"
+    if key[0] == "private":
+        return "req/s reader ÷ configured"
     return "plugin ÷ no plugin"
 
 
@@ -126,19 +134,26 @@ def markdown_table(results: Results) -> str:
                 ]
             row.append(ratio_meaning(key, results.sizes))
             lines.append("| " + " | ".join(row) + " |")
-    for phase, label in RSS_PHASES.items():
-        for variant in ("plugin", "no plugin"):
-            for size in results.sizes:
-                row = [f"{label}: {variant}", f"{size:,}"]
-                for backend in results.backends:
-                    kib = results.rss_kib.get((backend, size, variant, phase))
-                    ratio = (
-                        results.rss_ratio(backend, size, phase) if variant == "plugin" else None
-                    )
-                    row += [_number(kib and kib / 1024, " MiB"), "", _ratio(ratio)]
-                row.append("plugin ÷ no plugin (MiB)" if variant == "plugin" else "")
-                lines.append("| " + " | ".join(row) + " |")
+    lines += _rss_rows(results)
     return "\n".join(lines)
+
+
+def _rss_rows(results: Results) -> list[str]:
+    """Peak RSS of each server; the unconfigured one holds no reference
+    records, so only the plugin's is compared (with the server without it).
+    """
+    lines = []
+    for phase, label in RSS_PHASES.items():
+        for kind in ("plugin", "no plugin", "unconfigured"):
+            for size in results.sizes:
+                row = [f"{label}: {kind}", f"{size:,}"]
+                for backend in results.backends:
+                    kib = results.rss_kib.get((backend, size, kind, phase))
+                    ratio = results.rss_ratio(backend, size, phase) if kind == "plugin" else None
+                    row += [_number(kib and kib / 1024, " MiB"), "", _ratio(ratio)]
+                row.append("plugin ÷ no plugin (MiB)" if kind == "plugin" else "")
+                lines.append("| " + " | ".join(row) + " |")
+    return lines
 
 
 @dataclass(frozen=True)
@@ -267,6 +282,9 @@ STYLES = {  # (metric, variant) -> (color, line style)
     ("write-1", "no plugin"): ("tab:red", ":"),
     ("write-8", "plugin"): ("tab:orange", "-"),
     ("write-8", "no plugin"): ("tab:orange", ":"),
+    # The configured side of ``private`` is ``full: list`` and ``since`` again.
+    ("private", "full, reader"): ("tab:blue", "--"),
+    ("private", "since, reader"): ("tab:green", "--"),
 }
 
 
@@ -288,6 +306,8 @@ def plot(path: Path, results: Results, title: str) -> bool:
     )
     for axis, backend in zip(axes[0], backends, strict=True):
         for key, label in LABELS.items():
+            if key not in STYLES:
+                continue
             points = [
                 (size, results.rps(backend, size, key))
                 for size in results.sizes
@@ -307,7 +327,15 @@ def plot(path: Path, results: Results, title: str) -> bool:
         axis.grid(True, which="major", alpha=0.3)
     axes[0][0].set_ylabel("requests per second (median of rounds)")
     handles, labels = axes[0][0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", ncol=4, fontsize="small", frameon=False)
+    figure.legend(
+        handles,
+        labels,
+        loc="lower center",
+        ncol=4,
+        fontsize="small",
+        frameon=False,
+        handlelength=3.5,
+    )
     figure.suptitle(title)
     figure.tight_layout(rect=(0, 0.12, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,8 @@
     python bench/run.py --quick   # N = 100, 1,000 (under 3 minutes)
 
 Starts, per backend (memory, PostgreSQL), one Kinto with the plugin and the
-same Kinto without it, fills both with N monitored collections and a
+same Kinto without it (and, for the ``private`` metrics, the plugin with
+nothing configured), fills them with N monitored collections and a
 reference collection of N records through ``/batch``, then measures each
 metric round after round, alternating the variants, and keeps the median of
 the rounds. Prints one markdown table and the targets, writes the JSON and the
@@ -44,7 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--database-url",
         default=os.environ.get("KINTO_CHANGES_BENCH_DB", servers.DEFAULT_DATABASE_URL),
-        help="dropped and re-created; the server without the plugin uses <name>_plain",
+        help="dropped and re-created; the other servers use <name>_plain and <name>_open",
     )
     args = parser.parse_args(argv)
     custom = (
@@ -70,21 +71,22 @@ def main(argv: list[str] | None = None) -> int:
     results = report.Results(args.backends, args.sizes)
     timing = scenarios.Timing(args.duration)
 
-    with servers.running_variants(args.backends, args.database_url) as variants:
-        pairs = {
-            backend: scenarios.Pair(*[v for v in variants if v.backend == backend])
-            for backend in args.backends
-        }
+    # The unconfigured server only serves the ``private`` metrics.
+    kinds = tuple(k for k in servers.KINDS if k != "unconfigured" or "private" in args.metrics)
+    with servers.running_variants(args.backends, args.database_url, kinds) as variants:
+        trios = {backend: trio_of(variants, backend) for backend in args.backends}
         for size in args.sizes:
             log(started, f"filling to N={size:,}")
             servers.grow(variants, size)
             record_rss(results, variants, size, "filled")
-            for backend, pair in pairs.items():
-                scenarios.check_contents(pair, size)
-                if not scenarios.changeset_served(pair.plugin):
+            for backend, trio in trios.items():
+                scenarios.check_contents(trio, size)
+                if trio.unconfigured:
+                    scenarios.check_private(trio, size)
+                if not scenarios.changeset_served(trio.plugin):
                     results.unavailable.add((backend, size, "changeset"))
             log(started, f"measuring N={size:,}")
-            measure_rounds(results, pairs, size, args.rounds, timing, args.metrics)
+            measure_rounds(results, trios, size, args.rounds, timing, args.metrics)
             record_rss(results, variants, size, "end")
         log(started, "done")
 
@@ -98,11 +100,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def measure_rounds(results, pairs: dict, size: int, rounds: int, timing, metrics) -> None:
+def trio_of(variants: list, backend: str) -> scenarios.Trio:
+    by_kind = {v.kind: v for v in variants if v.backend == backend}
+    return scenarios.Trio(by_kind["plugin"], by_kind["no plugin"], by_kind.get("unconfigured"))
+
+
+def measure_rounds(results, trios: dict, size: int, rounds: int, timing, metrics) -> None:
     """Warm up, then ``rounds`` rounds; inside a group, the order alternates."""
     warm_up = scenarios.Timing(duration=min(0.2, timing.duration), min_requests=2)
     for round_number in range(-1, rounds):
-        for backend, pair in pairs.items():
+        for backend, trio in trios.items():
             for metric, group in scenarios.GROUPS.items():
                 if metric not in metrics or (backend, size, metric) in results.unavailable:
                     continue
@@ -111,16 +118,16 @@ def measure_rounds(results, pairs: dict, size: int, rounds: int, timing, metrics
                     order.reverse()
                 for variant, measurement in order:
                     if round_number < 0:
-                        measurement(pair, warm_up)
+                        measurement(trio, warm_up)
                     else:
-                        sample = measurement(pair, timing)
+                        sample = measurement(trio, timing)
                         results.add(backend, size, metric, variant, sample)
 
 
 def record_rss(results, variants: list, size: int, phase: str) -> None:
     for variant in variants:
-        label = "plugin" if variant.plugin else "no plugin"
-        results.rss_kib[(variant.backend, size, label, phase)] = variant.server.peak_rss_kib()
+        key = (variant.backend, size, variant.kind, phase)
+        results.rss_kib[key] = variant.server.peak_rss_kib()
 
 
 def meta(args: argparse.Namespace, elapsed: float) -> dict:

@@ -11,7 +11,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench.loadgen import Request, Sample, measure
-from bench.servers import AUTH, BUCKET, LIST_PATH, REF_PATH, Variant, collection_id
+from bench.servers import (
+    AUTH,
+    BUCKET,
+    LIST_PATH,
+    READABLE,
+    READER_AUTH,
+    REF_PATH,
+    Variant,
+    collection_id,
+)
 
 
 @dataclass(frozen=True)
@@ -21,15 +30,18 @@ class Timing:
 
 
 @dataclass(frozen=True)
-class Pair:
-    """The plugin's server of a backend, and the same server without the plugin."""
+class Trio:
+    """The servers of a backend: the plugin, the same Kinto without it, and
+    the plugin with nothing configured (started for the ``private`` metrics only).
+    """
 
     plugin: Variant
     plain: Variant
+    unconfigured: Variant | None = None
 
 
-# A measurement: ``(pair, timing) -> Sample``.
-Measurement = Callable[[Pair, Timing], Sample]
+# A measurement: ``(trio, timing) -> Sample``.
+Measurement = Callable[[Trio, Timing], Sample]
 
 
 def get(path: str, headers: dict | None = None) -> Callable[[int, int], Request]:
@@ -47,51 +59,71 @@ def write_into(index: int, iteration: int) -> Request:
     return post_record(collection_id(1 + index))
 
 
-def full_list(pair: Pair, timing: Timing) -> Sample:
-    return _get(pair.plugin, f"{LIST_PATH}/records", timing, follow_pages=True)
+def full_list(trio: Trio, timing: Timing) -> Sample:
+    return _get(trio.plugin, f"{LIST_PATH}/records", timing, follow_pages=True)
 
 
-def full_reference(pair: Pair, timing: Timing) -> Sample:
-    return _get(pair.plugin, f"{REF_PATH}/records", timing, follow_pages=True)
+def full_reference(trio: Trio, timing: Timing) -> Sample:
+    return _get(trio.plugin, f"{REF_PATH}/records", timing, follow_pages=True)
 
 
-def full_reference_without_plugin(pair: Pair, timing: Timing) -> Sample:
+def full_reference_without_plugin(trio: Trio, timing: Timing) -> Sample:
     """The same on the server without the plugin (which then serves the same reads)."""
-    return _get(pair.plain, f"{REF_PATH}/records", timing, follow_pages=True)
+    return _get(trio.plain, f"{REF_PATH}/records", timing, follow_pages=True)
 
 
-def since(pair: Pair, timing: Timing) -> Sample:
+def since(trio: Trio, timing: Timing) -> Sample:
     """``_since=<ETag>`` after one collection changed: one entry in each answer."""
-    etag = list_etag(pair.plugin)
-    client = pair.plugin.client()
+    return _since_one_change(trio.plugin, {}, timing)
+
+
+def reader_list(trio: Trio, timing: Timing) -> Sample:
+    """The reader's list with nothing configured: ``READABLE`` entries out of N.
+
+    Compared with the whole configured list (``full_list``): what filtering
+    by readers costs, or saves, when the reader may read few collections.
+    """
+    path = f"{LIST_PATH}/records"
+    return _get(trio.unconfigured, path, timing, headers=READER_AUTH, follow_pages=True)
+
+
+def reader_since(trio: Trio, timing: Timing) -> Sample:
+    """The reader's ``_since=<ETag>`` after one collection they may read changed."""
+    return _since_one_change(trio.unconfigured, READER_AUTH, timing)
+
+
+def _since_one_change(variant: Variant, headers: dict, timing: Timing) -> Sample:
+    """Change ``c00000`` (readable by the reader), then poll ``_since`` the ETag before."""
+    etag = list_etag(variant, headers)
+    client = variant.client()
     client.call(post_record(collection_id(0)), expect=201)
     path = f"{LIST_PATH}/records?_since={etag}"
-    answer = json.loads(client.call(Request("GET", path, {}), expect=200))
+    answer = json.loads(client.call(Request("GET", path, headers), expect=200))
     client.close()
     if len(answer["data"]) != 1:
         raise AssertionError(f"_since={etag} gave {len(answer['data'])} entries, not 1")
-    return _get(pair.plugin, path, timing)
+    return _get(variant, path, timing, headers=headers)
 
 
-def not_modified(pair: Pair, timing: Timing) -> Sample:
-    headers = {"If-None-Match": f'"{list_etag(pair.plugin)}"'}
-    return _get(pair.plugin, f"{LIST_PATH}/records", timing, headers=headers, expect=304)
+def not_modified(trio: Trio, timing: Timing) -> Sample:
+    headers = {"If-None-Match": f'"{list_etag(trio.plugin)}"'}
+    return _get(trio.plugin, f"{LIST_PATH}/records", timing, headers=headers, expect=304)
 
 
-def changeset_list(pair: Pair, timing: Timing) -> Sample:
-    return _get(pair.plugin, f"{LIST_PATH}/changeset?_expected=0", timing)
+def changeset_list(trio: Trio, timing: Timing) -> Sample:
+    return _get(trio.plugin, f"{LIST_PATH}/changeset?_expected=0", timing)
 
 
-def changeset_collection(pair: Pair, timing: Timing) -> Sample:
-    return _get(pair.plugin, f"{REF_PATH}/changeset?_expected=0", timing)
+def changeset_collection(trio: Trio, timing: Timing) -> Sample:
+    return _get(trio.plugin, f"{REF_PATH}/changeset?_expected=0", timing)
 
 
 def writes(clients: int) -> tuple[Measurement, Measurement]:
-    def with_plugin(pair: Pair, timing: Timing) -> Sample:
-        return _write(pair.plugin, clients, timing)
+    def with_plugin(trio: Trio, timing: Timing) -> Sample:
+        return _write(trio.plugin, clients, timing)
 
-    def without_plugin(pair: Pair, timing: Timing) -> Sample:
-        return _write(pair.plain, clients, timing)
+    def without_plugin(trio: Trio, timing: Timing) -> Sample:
+        return _write(trio.plain, clients, timing)
 
     return with_plugin, without_plugin
 
@@ -125,9 +157,9 @@ def _get(
     )
 
 
-def list_etag(variant: Variant) -> int:
+def list_etag(variant: Variant, headers: dict | None = None) -> int:
     client = variant.client()
-    response = client.send(Request("GET", f"{LIST_PATH}/records?_limit=1", {}))
+    response = client.send(Request("GET", f"{LIST_PATH}/records?_limit=1", headers or {}))
     client.close()
     return int(response.getheader("ETag").strip('"'))
 
@@ -142,15 +174,30 @@ def changeset_served(variant: Variant) -> bool:
     return status == 200
 
 
-def check_contents(pair: Pair, size: int) -> None:
+def check_contents(trio: Trio, size: int) -> None:
     """The list has one entry per collection, the reference as many records."""
-    client = pair.plugin.client()
     for path in (f"{LIST_PATH}/records", f"{REF_PATH}/records"):
-        response = client.send(Request("GET", path, {}))
-        count = len(json.loads(response.body)["data"])
-        if response.status != 200 or count != size or response.getheader("Next-Page"):
-            raise AssertionError(f"{pair.plugin.name} {path}: {count} objects, not {size}")
+        _check_count(trio.plugin, path, "anonymous", size)
+
+
+def check_private(trio: Trio, size: int) -> None:
+    """With nothing configured, each sees what they may read: the reader
+    ``READABLE`` collections, anonymous none, their owner all of them.
+    """
+    path = f"{LIST_PATH}/records"
+    expected = {"reader": min(size, READABLE), "anonymous": 0, "bench": size}
+    for who, count in expected.items():
+        _check_count(trio.unconfigured, path, who, count)
+
+
+def _check_count(variant: Variant, path: str, who: str, expected: int) -> None:
+    headers = {"reader": READER_AUTH, "anonymous": {}, "bench": AUTH}[who]
+    client = variant.client()
+    response = client.send(Request("GET", path, headers))
     client.close()
+    count = len(json.loads(response.body)["data"])
+    if response.status != 200 or count != expected or response.getheader("Next-Page"):
+        raise AssertionError(f"{variant.name} {path} ({who}): {count} objects, not {expected}")
 
 
 # Metric key -> the measurements taken together, by variant label.
@@ -165,4 +212,11 @@ GROUPS: dict[str, dict[str, Measurement]] = {
     "changeset": {"list": changeset_list, "collection": changeset_collection},
     "write-1": dict(zip(("plugin", "no plugin"), writes(1), strict=True)),
     "write-8": dict(zip(("plugin", "no plugin"), writes(8), strict=True)),
+    # Reader on ``unconfigured`` against anonymous on the configured list.
+    "private": {
+        "full, reader": reader_list,
+        "full, configured": full_list,
+        "since, reader": reader_since,
+        "since, configured": since,
+    },
 }

@@ -1,7 +1,10 @@
 """The Kinto servers under test, their databases, and the data they hold.
 
-Every variant runs from the same settings; only ``kinto.includes`` differs
-(the plugin's own settings are ignored by a Kinto without the plugin).
+Every variant runs from the same settings; only the plugin's lines differ:
+``plugin`` monitors ``/buckets/bench`` (everyone sees every entry), ``no
+plugin`` lacks ``kinto.includes`` (the plugin's settings are then ignored), and
+``unconfigured`` has no ``collections`` setting, so each reader sees only the
+entries of the collections they may read (README.rst, "Who sees what").
 """
 
 import base64
@@ -27,6 +30,10 @@ REF_BUCKET, REF_COLLECTION = "ref", "reference"  # Holds N records; not monitore
 LIST_PATH = "/buckets/monitor/collections/changes"
 REF_PATH = f"/buckets/{REF_BUCKET}/collections/{REF_COLLECTION}"
 AUTH = {"Authorization": "Basic " + base64.b64encode(b"bench:bench").decode()}
+# A second user, who may read the first ``READABLE`` collections of the
+# ``unconfigured`` server only (``bench`` owns the bucket: it sees them all).
+READER_AUTH = {"Authorization": "Basic " + base64.b64encode(b"reader:reader").decode()}
+READABLE = 100
 # Kinto's default ``batch_max_requests``.
 BATCH_SIZE = 25
 
@@ -35,15 +42,20 @@ def collection_id(index: int) -> str:
     return f"c{index:05d}"
 
 
-def settings_for(backend: str, plugin: bool, database_url: str | None) -> dict:
-    """Kinto settings of one variant: the same for all, but the plugin line."""
+KINDS = ("plugin", "no plugin", "unconfigured")
+# Kind -> suffix of its PostgreSQL database name: each server has its own.
+DATABASE_SUFFIXES = {"plugin": "", "no plugin": "_plain", "unconfigured": "_open"}
+
+
+def settings_for(backend: str, kind: str, database_url: str | None) -> dict:
+    """Kinto settings of one variant: the same for all, but the plugin lines."""
     settings = {
-        "includes": "kinto_changes" if plugin else None,
+        "includes": None if kind == "no plugin" else "kinto_changes",
         "multiauth.policies": "basicauth",
         "userid_hmac_secret": "bench-secret",
         "bucket_create_principals": "system.Authenticated",
         "cache_backend": "kinto.core.cache.memory",
-        "changes.resources": f"/buckets/{BUCKET}",
+        "changes.resources": None if kind == "unconfigured" else f"/buckets/{BUCKET}",
     }
     if backend == "postgresql":
         settings.update(
@@ -95,18 +107,28 @@ def postgresql_version(database_url: str) -> str:
 
 @dataclass
 class Variant:
-    """One running server: a backend, with or without the plugin."""
+    """One running server: a backend and a kind (one of ``KINDS``)."""
 
     backend: str
-    plugin: bool
+    kind: str
     server: KintoServer
     database_url: str | None = None
     size: int = 0  # Monitored collections (and reference records) it holds.
     written: dict = field(default_factory=dict)
+    reader_id: str | None = None  # Granted ``read`` here: on ``unconfigured`` only.
 
     @property
     def name(self) -> str:
-        return f"{self.backend}/{'plugin' if self.plugin else 'no plugin'}"
+        return f"{self.backend}/{self.kind}"
+
+    @property
+    def has_reference(self) -> bool:
+        """Whether it holds the reference collection: not where nothing reads it.
+
+        (It would also show in every list of ``unconfigured``, and filling
+        its records there would lengthen ``make bench-quick`` for nothing.)
+        """
+        return self.kind != "unconfigured"
 
     @property
     def url(self) -> str:
@@ -117,23 +139,25 @@ class Variant:
 
 
 @contextlib.contextmanager
-def running_variants(backends: list[str], database_url: str) -> Iterator[list[Variant]]:
-    """Start one server per backend and plugin setting, stop them all at the end."""
+def running_variants(
+    backends: list[str], database_url: str, kinds: tuple[str, ...] = KINDS
+) -> Iterator[list[Variant]]:
+    """Start one server per backend and kind, stop them all at the end."""
     variants = []
     with contextlib.ExitStack() as stack:
         for backend in backends:
-            for plugin in (True, False):
+            for kind in kinds:
                 url = None
                 if backend == "postgresql":
-                    url = database_url if plugin else f"{database_url}_plain"
+                    url = database_url + DATABASE_SUFFIXES[kind]
                     recreate_database(url)
-                server = KintoServer(settings_for(backend, plugin, url), env=server_env())
+                server = KintoServer(settings_for(backend, kind, url), env=server_env())
                 if url:
                     migrated = run_kinto("migrate", "--ini", str(server.ini))
                     if migrated.returncode != 0:
                         raise RuntimeError(f"kinto migrate failed:\n{migrated.stderr}")
                 stack.enter_context(server)
-                variants.append(Variant(backend, plugin, server, url))
+                variants.append(Variant(backend, kind, server, url))
         for variant in variants:
             create_containers(variant)
         yield variants
@@ -146,25 +170,37 @@ def server_env() -> dict:
 
 
 def create_containers(variant: Variant) -> None:
+    """The buckets, the public reference collection; the reader's id on ``unconfigured``."""
     client = variant.client()
     client.json("PUT", f"/buckets/{BUCKET}", AUTH, {}, expect=201)
-    client.json("PUT", f"/buckets/{REF_BUCKET}", AUTH, {}, expect=201)
-    everyone = {"data": {}, "permissions": {"read": ["system.Everyone"]}}
-    client.json("PUT", REF_PATH, AUTH, everyone, expect=201)
+    if variant.has_reference:
+        client.json("PUT", f"/buckets/{REF_BUCKET}", AUTH, {}, expect=201)
+        everyone = {"data": {}, "permissions": {"read": ["system.Everyone"]}}
+        client.json("PUT", REF_PATH, AUTH, everyone, expect=201)
+    else:
+        variant.reader_id = client.json("GET", "/", READER_AUTH)["user"]["id"]
     client.close()
 
 
-def fill_requests(start: int, stop: int) -> Iterator[dict]:
-    """Collections ``start`` to ``stop`` and as many reference records.
+def fill_requests(
+    start: int, stop: int, reference: bool = True, reader_id: str | None = None
+) -> Iterator[dict]:
+    """Collections ``start`` to ``stop`` and, with ``reference``, as many reference records.
 
     A reference record has the fields of a list entry, with values of the
-    same length, so that both answers weigh the same.
+    same length, so that both answers weigh the same. With a ``reader_id``,
+    the first ``READABLE`` collections grant it ``read``.
     """
     for index in range(start, stop):
         cid = collection_id(index)
-        yield {"method": "PUT", "path": f"/buckets/{BUCKET}/collections/{cid}", "body": {}}
-        record = {"bucket": BUCKET, "collection": cid, "host": ""}
-        yield {"method": "PUT", "path": f"{REF_PATH}/records/{uuid.uuid4()}", "body": record}
+        collection = {"data": {}}
+        if reader_id and index < READABLE:
+            collection["permissions"] = {"read": [reader_id]}
+        yield {"method": "PUT", "path": f"/buckets/{BUCKET}/collections/{cid}", "body": collection}
+        if reference:
+            record = {"bucket": BUCKET, "collection": cid, "host": ""}
+            path = f"{REF_PATH}/records/{uuid.uuid4()}"
+            yield {"method": "PUT", "path": path, "body": {"data": record}}
 
 
 def grow(variants: list[Variant], size: int) -> None:
@@ -191,10 +227,9 @@ def analyze(database_url: str) -> None:
 
 def _grow(variant: Variant, size: int) -> None:
     client = variant.client()
-    requests = list(fill_requests(variant.size, size))
+    requests = list(fill_requests(variant.size, size, variant.has_reference, variant.reader_id))
     for start in range(0, len(requests), BATCH_SIZE):
-        chunk = requests[start : start + BATCH_SIZE]
-        body = {"requests": [{**r, "body": {"data": r["body"]}} for r in chunk]}
+        body = {"requests": requests[start : start + BATCH_SIZE]}
         answer = client.json("POST", "/batch", AUTH, body)
         failed = [r for r in answer["responses"] if r["status"] >= 400]
         if failed:
