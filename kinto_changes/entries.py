@@ -102,10 +102,9 @@ class MemoryCursorLock:
         self._lock = threading.Lock()
 
     @contextlib.contextmanager
-    def acquire(
-        self, storage: StorageBase, host: str, keys: list, resolve: set = frozenset()
-    ) -> Iterator[Locked]:
-        """Hold the lock, and read what the writer needs."""
+    def acquire(self, storage: StorageBase, host: str, keys: list, **hints) -> Iterator[Locked]:
+        """Hold the lock, and read what the writer needs (``hints`` serve
+        PostgreSQL's upsert in the same statement)."""
         with self._lock:
             states = read_states(storage, host, keys)
             yield Locked(msec_time(), self.newest_cursor(storage), states)
@@ -179,15 +178,17 @@ class PostgreSQLCursorLock:
       SELECT states.*, row_number() OVER (ORDER BY position) AS n
         FROM states
        WHERE present AND records_timestamp IS NOT NULL
-         AND NOT resolve AND entry ? '_readers'
+         AND NOT resolve AND (entry ? '_readers' OR NOT :tracks_readers)
          AND entry -> 'deleted' IS DISTINCT FROM 'true'::JSONB
          AND entry -> '_timestamp' IS DISTINCT FROM to_jsonb(records_timestamp)
     ), cursors AS (
       SELECT moved.*,
              jsonb_build_object('bucket', bucket_id, 'collection', collection_id,
                                 'host', CAST(:host AS TEXT),
-                                '_timestamp', records_timestamp,
-                                '_readers', entry -> '_readers') AS new_entry,
+                                '_timestamp', records_timestamp)
+               || CASE WHEN entry ? '_readers'
+                       THEN jsonb_build_object('_readers', entry -> '_readers')
+                       ELSE '{}'::JSONB END AS new_entry,
              n + GREATEST(newest_cursor,
                           MAX(LEAST(records_timestamp, now) - n) OVER (ORDER BY position))
                AS cursor
@@ -213,7 +214,12 @@ class PostgreSQLCursorLock:
 
     @contextlib.contextmanager
     def acquire(
-        self, storage: StorageBase, host: str, keys: list, resolve: set = frozenset()
+        self,
+        storage: StorageBase,
+        host: str,
+        keys: list,
+        resolve: set = frozenset(),
+        tracks_readers: bool = True,
     ) -> Iterator[Locked]:
         placeholders = {
             "key": ADVISORY_LOCK_KEY,
@@ -223,6 +229,7 @@ class PostgreSQLCursorLock:
             "collection_ids": [cid for _, cid in keys],
             "entry_ids": [entry_id(host, bid, cid) for bid, cid in keys],
             "resolve": [key in resolve for key in keys],
+            "tracks_readers": tracks_readers,
             "host": host,
         }
         with storage.client.connect() as conn:
@@ -261,7 +268,9 @@ class EntryWriter:
         host = self.settings.http_host
         keys = list(dict.fromkeys((c.bucket_id, c.collection_id) for c in pending.changes))
         changed = {(c.bucket_id, c.collection_id) for c in pending.changes if c.access_changed}
-        with self.lock.acquire(self.storage, host, keys, resolve=changed) as locked:
+        tracks = self.settings.monitors_everything
+        hints = {"resolve": changed, "tracks_readers": tracks}
+        with self.lock.acquire(self.storage, host, keys, **hints) as locked:
             self.now, self.cursor = locked.now, locked.newest_cursor
             deleted = [
                 k for k in self._in_buckets(pending.deleted_buckets) if k not in locked.states
@@ -285,7 +294,12 @@ class EntryWriter:
 
     def _readers(self, states: dict, access_changed: set) -> dict[tuple[str, str], list[str]]:
         """The readers to resolve again: where access changed, where never
-        resolved, and for a collection back after a tombstone."""
+        resolved, and for a collection back after a tombstone.
+
+        Only with nothing configured: otherwise every reader sees every entry.
+        """
+        if not self.settings.monitors_everything:
+            return {}
         keys = [
             key
             for key, state in states.items()
@@ -311,13 +325,17 @@ class EntryWriter:
         # unchanged), so that their ``_since`` polls show what they may now read.
         announced = (bucket_id, collection_id) in self.announced
         if moved or entry.get(READERS) != new_readers or announced:
-            extra = {RECORDS_TIMESTAMP: timestamp, READERS: new_readers}
+            extra = {RECORDS_TIMESTAMP: timestamp}
+            if new_readers is not None:
+                extra[READERS] = new_readers
             self._store(bucket_id, collection_id, timestamp if moved else self.now, extra)
 
     def tombstone(self, bucket_id: str, collection_id: str, state: CollectionState) -> None:
         # Kinto deleted the collection's permissions: keep the readers it had.
         if not state.entry.get("deleted"):
-            extra = {"deleted": True, READERS: state.entry.get(READERS, [])}
+            extra = {"deleted": True}
+            if READERS in state.entry:
+                extra[READERS] = state.entry[READERS]
             self._store(bucket_id, collection_id, self.now, extra)
 
     def _store(self, bucket_id: str, collection_id: str, timestamp: int, extra: dict) -> None:

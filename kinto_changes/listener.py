@@ -75,16 +75,20 @@ def touched(event: ResourceChanged) -> tuple[list[Change], list[str]]:
     payload = event.payload
     resource_name, action = payload["resource_name"], ACTIONS(payload["action"])
     impacted_ids = [impacted["new"]["id"] for impacted in event.impacted_objects]
+    # With nothing configured, entries know their readers: permissions are
+    # part of buckets and collections, and any write may change them.
+    access = event.request.registry.changes.monitors_everything
     if resource_name == "record":
         return [Change(payload["bucket_id"], payload["collection_id"])], []
-    if resource_name == "collection":
-        # Permissions are part of a collection: any write may change its readers.
+    if resource_name == "collection" and (access or action != ACTIONS.UPDATE):
         deleted = action == ACTIONS.DELETE
         return [
             Change(payload["bucket_id"], cid, maybe_deleted=deleted, access_changed=not deleted)
             for cid in impacted_ids
         ], []
-    if resource_name == "bucket" and action != ACTIONS.CREATE:
+    if resource_name == "bucket" and action == ACTIONS.DELETE:
+        return [], impacted_ids
+    if resource_name == "bucket" and action == ACTIONS.UPDATE and access:
         return [], impacted_ids
     return [], []
 

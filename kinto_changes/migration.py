@@ -65,7 +65,8 @@ def stale_changes(registry) -> list[Change]:
 def stale_in_bucket(registry, keys: list[tuple[str, str]], entries: dict) -> list[Change]:
     """The changes to write for these existing collections of one bucket."""
     storage, host = registry.storage, registry.changes.http_host
-    readers = collections_readers(registry.permission, keys) if keys else {}
+    tracks_readers = registry.changes.monitors_everything
+    readers = collections_readers(registry.permission, keys) if keys and tracks_readers else {}
     stale = []
     for key in keys:
         uri = collection_uri(*key)
@@ -74,7 +75,7 @@ def stale_in_bucket(registry, keys: list[tuple[str, str]], entries: dict) -> lis
         if (
             entry.get("deleted")
             or entry[RECORDS_TIMESTAMP] != timestamp
-            or entry.get(READERS) != readers[key]
+            or (tracks_readers and entry.get(READERS) != readers[key])
         ):
             stale.append(Change(*key, access_changed=True))
     return stale

@@ -177,3 +177,25 @@ class TestRecordWriteOnPostgreSQL(BaseWebTest):
         assert "update" not in storage.calls
         entry = self.entries(headers=BOB)[("b", "c")]  # Its readers were kept.
         assert entry["last_modified"] == self.records_etag("b", "c")
+
+
+class TestConfiguredListStoresNoReaders(BaseWebTest):
+    """Every reader sees every configured entry: no readers are resolved or stored."""
+
+    @classmethod
+    def get_app_settings(cls, backend):
+        return instrumented_settings({**base_settings(backend), "changes.resources": "/buckets/b"})
+
+    def test_entries_without_readers_and_record_writes_in_one_statement(self):
+        self.create_collection("b", "c")
+        self.app.patch_json("/buckets/b", {"data": {"x": 1}}, headers=ALICE)
+        storage = self.app.app.registry.storage
+        stored = storage.list_all(resource_name="changes", parent_id="kinto_changes")
+        assert [sorted(e) for e in stored] == [
+            ["_timestamp", "bucket", "collection", "host", "id", "last_modified"]
+        ]
+        storage.calls.clear()
+        self.create_record("b", "c")
+        assert ("update" not in storage.calls) == (self.backend == "postgresql")
+        entry = self.entries(headers=BOB)[("b", "c")]
+        assert entry["last_modified"] == self.records_etag("b", "c")
