@@ -68,9 +68,10 @@ def reader_principals(settings: ChangesSettings, principals: list[str]) -> froze
     ``record_read_principals``/``record_write_principals`` settings let their
     principals read every collection.
     """
-    if not settings.monitors_everything or set(principals) & set(settings.global_readers):
+    principals = frozenset(principals)
+    if not settings.monitors_everything or not principals.isdisjoint(settings.global_readers):
         return None
-    return frozenset(principals)
+    return principals
 
 
 def readers_filter(principals: frozenset[str]) -> Filter:

@@ -35,13 +35,11 @@ ADVISORY_LOCK_KEY = int.from_bytes(b"kchanges", "big") >> 1
 
 @dataclass(frozen=True)
 class Change:
-    """A monitored collection touched by a transaction."""
+    """A monitored collection touched by a transaction (created, changed or
+    deleted: the writer checks under the lock whether it still exists)."""
 
     bucket_id: str
     collection_id: str
-    # True when the event deleted it (or its bucket). Whatever the event, the
-    # writer checks under the lock whether the collection still exists.
-    maybe_deleted: bool = False
     # True when the event may have changed who can read it (its permissions
     # or its bucket's): the writer resolves its readers again.
     access_changed: bool = False
@@ -269,8 +267,9 @@ class EntryWriter:
         keys = list(dict.fromkeys((c.bucket_id, c.collection_id) for c in pending.changes))
         changed = {(c.bucket_id, c.collection_id) for c in pending.changes if c.access_changed}
         tracks = self.settings.monitors_everything
-        hints = {"resolve": changed, "tracks_readers": tracks}
-        with self.lock.acquire(self.storage, host, keys, **hints) as locked:
+        with self.lock.acquire(
+            self.storage, host, keys, resolve=changed, tracks_readers=tracks
+        ) as locked:
             self.now, self.cursor = locked.now, locked.newest_cursor
             deleted = [
                 k for k in self._in_buckets(pending.deleted_buckets) if k not in locked.states

@@ -83,8 +83,7 @@ def touched(event: ResourceChanged) -> tuple[list[Change], list[str]]:
     if resource_name == "collection" and (access or action != ACTIONS.UPDATE):
         deleted = action == ACTIONS.DELETE
         return [
-            Change(payload["bucket_id"], cid, maybe_deleted=deleted, access_changed=not deleted)
-            for cid in impacted_ids
+            Change(payload["bucket_id"], cid, access_changed=not deleted) for cid in impacted_ids
         ], []
     if resource_name == "bucket" and action == ACTIONS.DELETE:
         return [], impacted_ids

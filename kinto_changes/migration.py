@@ -58,7 +58,7 @@ def stale_changes(registry) -> list[Change]:
     for entry in entries.values():
         key = (entry["bucket"], entry["collection"])
         if key not in seen and settings.is_monitored(*key) and not entry.get("deleted"):
-            stale.append(Change(entry["bucket"], entry["collection"], maybe_deleted=True))
+            stale.append(Change(entry["bucket"], entry["collection"]))
     return stale
 
 

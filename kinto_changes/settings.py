@@ -52,28 +52,32 @@ class ChangesSettings:
     record_cache_seconds: Mapping[str, int] = field(default_factory=dict, hash=False)
     # Kinto's ``record_read_principals`` and ``record_write_principals``: they
     # may read the records of every collection.
-    global_readers: tuple[str, ...] = ()
+    global_readers: frozenset[str] = frozenset()
+
+    # Derived from the fields above once per settings object, as sets: on
+    # memory, the list asks ``is_monitored`` for every entry.
 
     @property
     def monitors_everything(self) -> bool:
         return not self.collections
 
-    @property
-    def monitored_buckets(self) -> tuple[str, ...]:
-        return bucket_ids(self.collections)
+    @cached_property
+    def monitored_buckets(self) -> frozenset[str]:
+        return frozenset(bucket_ids(self.collections))
 
-    @property
-    def monitored_collections(self) -> tuple[tuple[str, str], ...]:
-        return collection_ids(self.collections)
+    @cached_property
+    def monitored_collections(self) -> frozenset[tuple[str, str]]:
+        return frozenset(collection_ids(self.collections))
 
-    @property
-    def excluded_buckets(self) -> tuple[str, ...]:
-        return bucket_ids(self.excluded_collections)
+    @cached_property
+    def excluded_buckets(self) -> frozenset[str]:
+        return frozenset(bucket_ids(self.excluded_collections))
 
-    @property
-    def hidden_collections(self) -> tuple[tuple[str, str], ...]:
+    @cached_property
+    def hidden_collections(self) -> frozenset[tuple[str, str]]:
         """Collections never listed: the list's own, and the excluded ones."""
-        return ((self.bucket, self.collection), *collection_ids(self.excluded_collections))
+        excluded = collection_ids(self.excluded_collections)
+        return frozenset(((self.bucket, self.collection), *excluded))
 
     @property
     def list_uri(self) -> str:
@@ -89,39 +93,15 @@ class ChangesSettings:
         )
 
     def is_monitored(self, bucket_id: str, collection_id: str) -> bool:
-        """Whether changes of this collection are listed.
-
-        On memory, the list asks it for every entry: set lookups only.
-        """
+        """Whether changes of this collection are listed (set lookups only)."""
         key = (bucket_id, collection_id)
-        scopes = self._scopes
-        if key in scopes.hidden_collections or bucket_id in scopes.excluded_buckets:
+        if key in self.hidden_collections or bucket_id in self.excluded_buckets:
             return False
         return (
             self.monitors_everything
-            or bucket_id in scopes.monitored_buckets
-            or key in scopes.monitored_collections
+            or bucket_id in self.monitored_buckets
+            or key in self.monitored_collections
         )
-
-    @cached_property
-    def _scopes(self) -> "Scopes":
-        # Derived from the frozen fields above, once per settings object.
-        return Scopes(
-            hidden_collections=frozenset(self.hidden_collections),
-            excluded_buckets=frozenset(self.excluded_buckets),
-            monitored_buckets=frozenset(self.monitored_buckets),
-            monitored_collections=frozenset(self.monitored_collections),
-        )
-
-
-@dataclass(frozen=True)
-class Scopes:
-    """The URIs of the settings as sets of ids, for :meth:`ChangesSettings.is_monitored`."""
-
-    hidden_collections: frozenset[tuple[str, str]]
-    excluded_buckets: frozenset[str]
-    monitored_buckets: frozenset[str]
-    monitored_collections: frozenset[tuple[str, str]]
 
 
 def bucket_ids(uris: tuple[str, ...]) -> tuple[str, ...]:
@@ -169,7 +149,7 @@ def load(settings: Mapping, environ: Mapping | None = None) -> ChangesSettings:
             *reader.get_plain(f"{cache_prefix}maximum_expires_seconds")
         ),
         record_cache_seconds=_record_cache_seconds(settings),
-        global_readers=tuple(
+        global_readers=frozenset(
             principal
             for key in ("record_read_principals", "record_write_principals")
             for principal in aslist(str(settings.get(key) or ""))
@@ -240,7 +220,7 @@ def _check_listener_follows_access(reader: _Reader) -> None:
     # ``actions`` keys let through.
     for name, needed in (("resources", ACCESS_RESOURCES), ("actions", ACCESS_ACTIONS)):
         key = LISTENER_PREFIX + name
-        _, value = reader._first_agreeing([key], None)
+        _, value = reader.get_plain(key)
         missing = [n for n in needed if value is not None and n not in aslist(str(value))]
         if missing:
             raise ConfigurationError(
