@@ -77,8 +77,3 @@ def reader_principals(settings: ChangesSettings, principals: list[str]) -> froze
 def readers_filter(principals: frozenset[str]) -> Filter:
     """The storage filter keeping the entries that one of ``principals`` may read."""
     return Filter(READERS, sorted(principals), COMPARISON.CONTAINS_ANY)
-
-
-def may_read(entry: dict, principals: frozenset[str] | None) -> bool:
-    """The same, in Python (``None``: every entry)."""
-    return principals is None or not principals.isdisjoint(entry.get(READERS, ()))

@@ -9,6 +9,7 @@ It is a Kinto resource whose model reads the entries written by
 """
 
 from collections.abc import Callable
+from operator import itemgetter
 from urllib.parse import urlencode
 
 import colander
@@ -26,7 +27,7 @@ from pyramid.config import Configurator
 from pyramid.httpexceptions import HTTPMethodNotAllowed, HTTPTemporaryRedirect
 from pyramid.security import NO_PERMISSION_REQUIRED
 
-from .access import READERS, may_read, reader_principals, readers_filter
+from .access import READERS, reader_principals, readers_filter
 from .entries import PARENT_ID, RECORDS_TIMESTAMP, RESOURCE_NAME
 from .schemas import ListQuerySchema, query_string_size_validator
 from .settings import ChangesSettings
@@ -88,8 +89,8 @@ class ChangesModel(Model):
         self.settings = registry.changes
         self.cursor_lock = registry.changes_cursor_lock
         self.principals = reader_principals(self.settings, request.prefixed_principals)
-        # Kinto's memory backend applies filters with generic comparisons, several
-        # times per object: there, visibility is checked in Python.
+        # Kinto's memory backend applies filters with generic comparisons,
+        # several per object: there, visibility is checked in Python.
         self.filter_in_storage = not isinstance(registry.storage, MemoryBasedStorage)
 
     def timestamp(self, parent_id=None) -> int:
@@ -100,13 +101,21 @@ class ChangesModel(Model):
         kwargs.pop("parent_id", None)
         filters = list(filters or [])
         if self.filter_in_storage:
-            # Ours come last: Kinto's memory backend lets a ``has_`` filter
-            # override the filters before it.
+            # Ours come last: a ``has_`` filter must not override them.
             filters += self.visibility_filters(include_deleted)
             if filters_are_exact(self.settings):
                 return super().get_objects(filters, limit=limit, parent_id=PARENT_ID, **kwargs)
+            sorting = []  # The storage sorts, visibility is refined below.
+        else:
+            # Kinto's memory backend filters and sorts with generic comparisons,
+            # several per object: read unsorted, keep the visible entries, sort
+            # them by plain keys (every sortable field of an entry is stored,
+            # with one type: the order is the backend's).
+            sorting = kwargs.pop("sorting", None) or []
         entries = super().get_objects(filters, parent_id=PARENT_ID, **kwargs)
-        visible = [e for e in entries if self.is_visible(e, include_deleted)]
+        visible = self.visible(entries, include_deleted)
+        for sort in reversed(sorting):
+            visible.sort(key=itemgetter(sort.field), reverse=sort.direction < 0)
         return visible[:limit] if limit else visible
 
     def count_objects(self, filters=None, parent_id=None) -> int:
@@ -121,13 +130,21 @@ class ChangesModel(Model):
             filters.append(readers_filter(self.principals))
         return filters
 
-    def is_visible(self, entry: dict, include_deleted: bool) -> bool:
-        return (
-            entry["host"] == self.settings.http_host
-            and (include_deleted or not entry.get("deleted"))
-            and self.settings.is_monitored(entry["bucket"], entry["collection"])
-            and may_read(entry, self.principals)
+    def visible(self, entries: list[dict], include_deleted: bool) -> list[dict]:
+        """The entries the reader sees, checked in Python (one pass, no call per entry)."""
+        host, is_monitored, principals = (
+            self.settings.http_host,
+            self.settings.is_monitored,
+            self.principals,
         )
+        return [
+            entry
+            for entry in entries
+            if entry["host"] == host
+            and (include_deleted or not entry.get("deleted"))
+            and is_monitored(entry["bucket"], entry["collection"])
+            and (principals is None or not principals.isdisjoint(entry.get(READERS, ())))
+        ]
 
 
 class Changes(resource.Resource):
@@ -201,11 +218,11 @@ def redirect_old_since(request, **kwargs) -> None:
 
 def public_entry(entry: dict) -> dict:
     """An entry as clients see it: ``last_modified`` is the records timestamp."""
-    public = dict(entry)
-    public.pop(READERS, None)
-    timestamp = public.pop(RECORDS_TIMESTAMP, None)
-    if timestamp is not None:
-        public["last_modified"] = timestamp
+    public = entry.copy()
+    if READERS in public:
+        del public[READERS]
+    if RECORDS_TIMESTAMP in public:
+        public["last_modified"] = public.pop(RECORDS_TIMESTAMP)
     return public
 
 

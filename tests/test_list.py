@@ -65,6 +65,26 @@ class TestProtocol(ListTest):
         collections = [e["collection"] for e in self.get_list("_sort=collection").json["data"]]
         assert collections == ["c0", "c1", "c2"]
 
+    def test_sort_by_several_fields_with_tombstones(self):
+        self.fill(3, bucket="a")
+        self.fill(2, bucket="b")
+        before = self.get_list().headers["ETag"].strip('"')
+        self.app.delete("/buckets/a/collections/c1", headers=ALICE)
+        self.create_record("b", "c0", x=1)
+        entries = self.get_list("_sort=-bucket,collection").json["data"]
+        assert [(e["bucket"], e["collection"]) for e in entries] == [
+            ("b", "c0"),
+            ("b", "c1"),
+            ("a", "c0"),
+            ("a", "c2"),
+        ]
+        # With ``_since``, the tombstone takes its place in the same order.
+        entries = self.get_list(f"_since={before}&_sort=bucket,-last_modified").json["data"]
+        assert [(e["bucket"], e["collection"], e.get("deleted", False)) for e in entries] == [
+            ("a", "c1", True),
+            ("b", "c0", False),
+        ]
+
     def test_unknown_sort_field_is_400(self):
         response = self.get_list("_sort=nope", status=400)
         assert response.json["errno"] == 107
