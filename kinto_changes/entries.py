@@ -10,6 +10,9 @@ entry's data (``RECORDS_TIMESTAMP``), and served as ``last_modified``.
 """
 
 import contextlib
+import hashlib
+import logging
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,6 +24,9 @@ from kinto.core.utils import COMPARISON, msec_time, sqlalchemy
 from .access import READERS, collections_readers
 from .settings import ChangesSettings
 from .utils import collection_uri, entry_id, iter_objects
+
+
+logger = logging.getLogger(__name__)
 
 
 PARENT_ID = "kinto_changes"
@@ -125,8 +131,8 @@ class PostgreSQLCursorLock:
 
     # Two statements in one round trip, while other writers wait for the lock
     # (psycopg2, Kinto's driver, interpolates the parameters client-side).
-    # The second takes its own snapshot once the lock is granted: it sees
-    # what the previous holder committed. It reads what ``read_states`` reads
+    # The second (``STATES``) takes its own snapshot once the lock is granted:
+    # it sees what the previous holder committed. It reads what ``read_states`` reads
     # through the storage API, but the records timestamp it does not store;
     # and it already upserts the entries of the existing collections whose
     # records timestamp moved and whose readers need no resolving (a record
@@ -136,8 +142,8 @@ class PostgreSQLCursorLock:
     # cursor_0 the newest one and v_i = min(records timestamp, now) of the
     # i-th written entry, cursor_i = max(cursor_{i-1} + 1, v_i)
     #                              = i + max(cursor_0, max over j <= i of v_j - j).
-    QUERY = """
-    SELECT pg_advisory_xact_lock(:key);
+    LOCK = "SELECT pg_advisory_xact_lock(:key);"
+    STATES = """
     WITH base AS (
       SELECT as_epoch(clock_timestamp()::TIMESTAMP) AS now,
              COALESCE((SELECT as_epoch(last_modified)
@@ -207,8 +213,24 @@ class PostgreSQLCursorLock:
                                              COALESCE(cursors.new_entry, states.entry))
                             ORDER BY position)
               FROM states LEFT JOIN cursors USING (position)) AS states
-      FROM base;
+      FROM base
     """
+    # Types of the parameters of ``STATES``, in the order of its function's arguments.
+    PARAMETERS = {
+        "parent_id": "TEXT",
+        "resource_name": "TEXT",
+        "bucket_ids": "TEXT[]",
+        "collection_ids": "TEXT[]",
+        "entry_ids": "TEXT[]",
+        "resolve": "BOOLEAN[]",
+        "tracks_readers": "BOOLEAN",
+        "host": "TEXT",
+    }
+
+    def __init__(self) -> None:
+        self.function = StatesFunction(self.STATES, self.PARAMETERS)
+        # Whether ``kinto migrate`` installed the function: checked at the first write.
+        self.function_installed: bool | None = None
 
     @contextlib.contextmanager
     def acquire(
@@ -231,7 +253,11 @@ class PostgreSQLCursorLock:
             "host": host,
         }
         with storage.client.connect() as conn:
-            row = conn.execute(sqlalchemy.text(self.QUERY), placeholders).one()
+            if self.function_installed is None:
+                self.function_installed = self.function.is_installed(conn)
+            states = self.function.call if self.function_installed else self.STATES
+            query = sqlalchemy.text(f"{self.LOCK} {states}")
+            row = conn.execute(query, placeholders).one()
         states = {
             key: CollectionState(exists, records_timestamp, entry or {})
             for key, (exists, records_timestamp, entry) in zip(keys, row.states or [], strict=True)
@@ -246,6 +272,53 @@ class PostgreSQLCursorLock:
             limit=1,
         )
         return newest[0]["last_modified"] if newest else 0
+
+
+class StatesFunction:
+    """``STATES`` as a PL/pgSQL function, installed by ``kinto migrate``.
+
+    Sent as a statement, it is planned on every write (about half of its
+    cost); a function's plan is cached by each connection. Its name carries a
+    digest of its text: a server finds only the function of its own version,
+    and uses the statement (with a warning) until ``kinto migrate`` installs it.
+    """
+
+    def __init__(self, statement: str, parameters: dict[str, str]) -> None:
+        # ``:name`` placeholders become arguments (``::`` casts are left alone).
+        body = re.sub(r"(?<!:):(\w+)", r"p_\1", statement.strip())
+        arguments = ", ".join(f"p_{name} {kind}" for name, kind in parameters.items())
+        definition = f"""({arguments})
+        RETURNS TABLE (now BIGINT, newest_cursor BIGINT, states JSON)
+        LANGUAGE plpgsql VOLATILE
+        -- One plan for every call: the statement's plan does not depend on
+        -- the values (index lookups for each collection).
+        SET plan_cache_mode = force_generic_plan
+        AS $$
+        #variable_conflict use_column
+        BEGIN
+          RETURN QUERY {body};
+        END
+        $$"""
+        digest = hashlib.sha256(definition.encode()).hexdigest()[:12]
+        self.name = f"kinto_changes_states_{digest}"
+        self.signature = f"{self.name}({', '.join(parameters.values())})"
+        self.create = f"CREATE OR REPLACE FUNCTION {self.name}{definition}"
+        self.call = f"SELECT * FROM {self.name}({', '.join(f':{name}' for name in parameters)})"
+
+    def is_installed(self, conn) -> bool:
+        query = sqlalchemy.text("SELECT to_regprocedure(:signature) IS NOT NULL")
+        installed = conn.execute(query, {"signature": self.signature}).scalar()
+        if not installed:
+            logger.warning(
+                f"kinto_changes: function {self.name} not found: run `kinto migrate` "
+                "(until then, each write plans its statement again)."
+            )
+        return installed
+
+    def install(self, client) -> None:
+        with client.connect(force_commit=True) as conn:
+            conn.execute(sqlalchemy.text(self.create))
+        logger.info(f"kinto_changes: function {self.name} installed.")
 
 
 def cursor_lock_for(storage: StorageBase) -> MemoryCursorLock | PostgreSQLCursorLock:

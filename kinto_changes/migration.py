@@ -1,6 +1,6 @@
-"""Catch-up run by ``kinto migrate``.
+"""Run by ``kinto migrate``: installs the function of the cursor lock, and catches up.
 
-Lists the monitored collections that existed before the plugin was enabled
+The catch-up lists the monitored collections that existed before the plugin was enabled
 (or before a settings change brought them into the monitored set), refreshes
 entries whose timestamp or readers drifted while the plugin was disabled, and
 turns the entries of collections deleted meanwhile into tombstones.
@@ -32,6 +32,11 @@ class CatchUp(PostgreSQLPluginMigration):
         if asbool(self.registry.settings.get("readonly", False)):
             logger.info("kinto_changes: read-only node, nothing to catch up.")
             return
+        function = self.registry.changes_cursor_lock.function
+        if dry_run:
+            logger.info(f"kinto_changes: would install function {function.name}.")
+        else:
+            function.install(client or self.registry.storage.client)
         changes = stale_changes(self.registry)
         logger.info(f"kinto_changes: {len(changes)} entries to catch up.")
         if dry_run or not changes:

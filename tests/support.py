@@ -12,6 +12,7 @@ import kinto
 import pytest
 import sqlalchemy
 import webtest
+from kinto.core.storage import postgresql
 from kinto.core.testing import get_request_class, get_user_headers
 
 
@@ -77,11 +78,14 @@ def ensure_postgresql() -> None:
 
 
 def make_app(settings: dict) -> webtest.TestApp:
-    """A Kinto app with these settings, its storage schemas initialised."""
+    """A Kinto app with these settings, its schemas initialised (with the
+    plugin's function on PostgreSQL, as ``kinto migrate`` installs it)."""
     wsgi_app = kinto.main({}, **settings)
     registry = wsgi_app.registry
     registry.storage.initialize_schema()
     registry.permission.initialize_schema()
+    if hasattr(registry, "changes") and isinstance(registry.storage, postgresql.Storage):
+        registry.changes_cursor_lock.function.install(registry.storage.client)
     app = webtest.TestApp(wsgi_app)
     app.RequestClass = get_request_class("v1")
     return app

@@ -1,10 +1,23 @@
 """Catch-up by ``kinto migrate`` (PostgreSQL: Kinto runs plugin migrations there only)."""
 
+import logging
+
 import pytest
+import sqlalchemy
 import transaction
+from kinto.core.utils import msec_time
 
 from .server import run_kinto, write_ini
-from .support import ALICE, BOB, LIST_URL, base_settings, ensure_postgresql, flush, make_app
+from .support import (
+    ALICE,
+    BOB,
+    LIST_URL,
+    POSTGRESQL_URL,
+    base_settings,
+    ensure_postgresql,
+    flush,
+    make_app,
+)
 
 
 @pytest.fixture
@@ -129,3 +142,57 @@ def test_entries_without_readers_get_them(tmp_path, settings):
     migrate(tmp_path, settings)
 
     assert set(listed(app)) == {("a", "x")}
+
+
+def installed(app) -> bool:
+    """Asked on a new connection (one in a transaction may not see new functions)."""
+    function = app.app.registry.changes_cursor_lock.function
+    url = sqlalchemy.engine.make_url(POSTGRESQL_URL).set(drivername="postgresql+psycopg2")
+    engine = sqlalchemy.create_engine(url)
+    with engine.connect() as conn:
+        query = sqlalchemy.text("SELECT to_regprocedure(:signature) IS NOT NULL")
+        found = conn.execute(query, {"signature": function.signature}).scalar()
+    engine.dispose()
+    return found
+
+
+def drop_function(app) -> None:
+    function = app.app.registry.changes_cursor_lock.function
+    with app.app.registry.storage.client.connect(force_commit=True) as conn:
+        conn.execute(sqlalchemy.text(f"DROP FUNCTION IF EXISTS {function.signature}"))
+
+
+def test_migrate_installs_the_function_of_the_cursor_lock(tmp_path, settings):
+    app = make_app(settings)
+    drop_function(app)
+    assert not installed(app)
+
+    ini = write_ini(tmp_path / "kinto.ini", settings, port=0)
+    dry = run_kinto("migrate", "--dry-run", "--ini", str(ini))
+    assert dry.returncode == 0, dry.stderr
+    assert "would install function kinto_changes_states_" in dry.stderr
+    assert not installed(app)
+
+    assert "function kinto_changes_states_" in migrate(tmp_path, settings)
+    assert installed(app)
+
+
+def test_writes_work_until_migrate_installs_the_function(settings, caplog):
+    app = make_app(settings)
+    drop_function(app)  # make_app installed it, as ``kinto migrate`` would.
+    with caplog.at_level(logging.WARNING, logger="kinto_changes"):
+        fill(app, [("a", "x"), ("a", "y")])
+        app.delete("/buckets/a/collections/y", headers=ALICE)
+    warnings = [r.getMessage() for r in caplog.records if "run `kinto migrate`" in r.getMessage()]
+    assert len(warnings) == 1  # Once per process, not once per write.
+
+    entries = listed(app, f"_since={msec_time() - 60_000}")
+    assert entries[("a", "x")]["last_modified"] == records_etag(app, "a", "x")
+    assert entries[("a", "y")]["deleted"] is True
+    # Cursors and timestamps as the function writes them, with the other app.
+    other = make_app(settings)
+    other.post_json("/buckets/a/collections/x/records", {"data": {}}, headers=ALICE)
+    app.post_json("/buckets/a/collections/x/records", {"data": {}}, headers=ALICE)
+    assert listed(other)[("a", "x")]["last_modified"] == records_etag(other, "a", "x")
+    cursors = [e["last_modified"] for e in app.get(LIST_URL, headers=ALICE).json["data"]]
+    assert len(cursors) == len(set(cursors))
