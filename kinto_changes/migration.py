@@ -35,6 +35,10 @@ class CatchUp(PostgreSQLPluginMigration):
         function = self.registry.changes_cursor_lock.function
         if dry_run:
             logger.info(f"kinto_changes: would install function {function.name}.")
+            if self.registry.storage.get_installed_version() is None:
+                # ``--dry-run`` did not create Kinto's tables either.
+                logger.info("kinto_changes: no storage schema yet, nothing to catch up.")
+                return
         else:
             function.install(client or self.registry.storage.client)
         changes = stale_changes(self.registry)

@@ -196,3 +196,25 @@ def test_writes_work_until_migrate_installs_the_function(settings, caplog):
     assert listed(other)[("a", "x")]["last_modified"] == records_etag(other, "a", "x")
     cursors = [e["last_modified"] for e in app.get(LIST_URL, headers=ALICE).json["data"]]
     assert len(cursors) == len(set(cursors))
+
+
+def test_dry_run_on_a_database_never_migrated(tmp_path, settings):
+    url = sqlalchemy.engine.make_url(POSTGRESQL_URL)
+    fresh = url.set(database=f"{url.database}_fresh").render_as_string(hide_password=False)
+    admin = sqlalchemy.create_engine(
+        url.set(drivername="postgresql+psycopg2", database="postgres"),
+        isolation_level="AUTOCOMMIT",
+    )
+    name = f"{url.database}_fresh"
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    try:
+        ini = write_ini(tmp_path / "kinto.ini", {**settings, "storage_url": fresh}, port=0)
+        dry = run_kinto("migrate", "--dry-run", "--ini", str(ini))
+        assert dry.returncode == 0, dry.stderr
+        assert "no storage schema yet, nothing to catch up" in dry.stderr
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
