@@ -20,8 +20,8 @@ from kinto.core.events import ACTIONS
 from kinto.core.resource.model import Model
 from kinto.core.resource.schema import RequestSchema
 from kinto.core.resource.viewset import ViewSet
-from kinto.core.storage import Filter
-from kinto.core.storage.memory import MemoryBasedStorage
+from kinto.core.storage import Filter, Sort
+from kinto.core.storage.memory import MemoryBasedStorage, apply_sorting
 from kinto.core.utils import COMPARISON, msec_time
 from pyramid.config import Configurator
 from pyramid.httpexceptions import HTTPMethodNotAllowed, HTTPTemporaryRedirect
@@ -108,14 +108,10 @@ class ChangesModel(Model):
             sorting = []  # The storage sorts, visibility is refined below.
         else:
             # Kinto's memory backend filters and sorts with generic comparisons,
-            # several per object: read unsorted, keep the visible entries, sort
-            # them by plain keys (every sortable field of an entry is stored,
-            # with one type: the order is the backend's).
+            # several per object: read unsorted, keep the visible entries, then sort.
             sorting = kwargs.pop("sorting", None) or []
         entries = super().get_objects(filters, parent_id=PARENT_ID, **kwargs)
-        visible = self.visible(entries, include_deleted)
-        for sort in reversed(sorting):
-            visible.sort(key=itemgetter(sort.field), reverse=sort.direction < 0)
+        visible = sort_entries(self.visible(entries, include_deleted), sorting)
         return visible[:limit] if limit else visible
 
     def count_objects(self, filters=None, parent_id=None) -> int:
@@ -145,6 +141,21 @@ class ChangesModel(Model):
             and is_monitored(entry["bucket"], entry["collection"])
             and (principals is None or not principals.isdisjoint(entry.get(READERS, ())))
         ]
+
+
+# Stored in every entry (tombstones included), each with one type: sorted by
+# plain keys, they give the order of Kinto's memory backend.
+PLAIN_SORT_FIELDS = frozenset({"id", "last_modified", "bucket", "collection", "host"})
+
+
+def sort_entries(entries: list[dict], sorting: list[Sort]) -> list[dict]:
+    """Sort in place as Kinto's memory backend would (stable, last sort first)."""
+    if not all(sort.field in PLAIN_SORT_FIELDS for sort in sorting):
+        # ``deleted`` (absent from live entries) or a nested field.
+        return apply_sorting(entries, sorting)
+    for sort in reversed(sorting):
+        entries.sort(key=itemgetter(sort.field), reverse=sort.direction < 0)
+    return entries
 
 
 class Changes(resource.Resource):

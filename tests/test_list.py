@@ -85,6 +85,24 @@ class TestProtocol(ListTest):
             ("b", "c0", False),
         ]
 
+    def test_sort_by_deleted_and_nested_fields(self):
+        # Accepted by Kinto's rules (``deleted`` is a known field, a dotted
+        # field is checked on its first part); live entries have no ``deleted``.
+        self.fill(3)
+        before = self.get_list().headers["ETag"].strip('"')
+        self.app.delete("/buckets/b/collections/c1", headers=ALICE)
+        for sort in ("deleted", "-deleted", "deleted,-collection", "bucket.x"):
+            entries = self.get_list(f"_sort={sort}").json["data"]
+            assert sorted(e["collection"] for e in entries) == ["c0", "c2"]
+        self.create_record("b", "c2", x=1)
+        # As PostgreSQL orders JSON values, and Kinto's memory backend: absent last.
+        for sort, expected in (
+            ("deleted", [("c1", True), ("c2", False)]),
+            ("-deleted,collection", [("c2", False), ("c1", True)]),
+        ):
+            entries = self.get_list(f"_since={before}&_sort={sort}").json["data"]
+            assert [(e["collection"], e.get("deleted", False)) for e in entries] == expected
+
     def test_unknown_sort_field_is_400(self):
         response = self.get_list("_sort=nope", status=400)
         assert response.json["errno"] == 107
