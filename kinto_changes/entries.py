@@ -37,6 +37,8 @@ RECORDS_TIMESTAMP = "_timestamp"
 
 # Key of the PostgreSQL advisory lock that serialises cursor assignment.
 ADVISORY_LOCK_KEY = int.from_bytes(b"kchanges", "big") >> 1
+# Key of the one that serialises the installs of the function by ``kinto migrate``.
+INSTALL_LOCK_KEY = int.from_bytes(b"kchinsta", "big") >> 1
 
 
 @dataclass(frozen=True)
@@ -229,8 +231,9 @@ class PostgreSQLCursorLock:
 
     def __init__(self) -> None:
         self.function = StatesFunction(self.STATES, self.PARAMETERS)
-        # Whether ``kinto migrate`` installed the function: checked at the first write.
-        self.function_installed: bool | None = None
+        # Whether the function is installed and executable: checked at the
+        # first write, and again after a call failed (e.g. it was dropped).
+        self.function_usable: bool | None = None
 
     @contextlib.contextmanager
     def acquire(
@@ -253,11 +256,16 @@ class PostgreSQLCursorLock:
             "host": host,
         }
         with storage.client.connect() as conn:
-            if self.function_installed is None:
-                self.function_installed = self.function.is_installed(conn)
-            states = self.function.call if self.function_installed else self.STATES
+            if self.function_usable is None:
+                self.function_usable = self.function.is_usable(conn)
+            states = self.function.call if self.function_usable else self.STATES
             query = sqlalchemy.text(f"{self.LOCK} {states}")
-            row = conn.execute(query, placeholders).one()
+            try:
+                row = conn.execute(query, placeholders).one()
+            except sqlalchemy.exc.ProgrammingError:
+                # This transaction fails (and rolls back); the next write checks again.
+                self.function_usable = None
+                raise
         states = {
             key: CollectionState(exists, records_timestamp, entry or {})
             for key, (exists, records_timestamp, entry) in zip(keys, row.states or [], strict=True)
@@ -283,9 +291,14 @@ class StatesFunction:
     and uses the statement (with a warning) until ``kinto migrate`` installs it.
     """
 
+    # SQLAlchemy's placeholders: ``:name``, but not ``::`` casts.
+    PLACEHOLDER = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
+
     def __init__(self, statement: str, parameters: dict[str, str]) -> None:
-        # ``:name`` placeholders become arguments (``::`` casts are left alone).
-        body = re.sub(r"(?<!:):(\w+)", r"p_\1", statement.strip())
+        found = list(dict.fromkeys(self.PLACEHOLDER.findall(statement)))
+        if sorted(found) != sorted(parameters):
+            raise ValueError(f"Placeholders {found} differ from the parameters {list(parameters)}")
+        body = self.PLACEHOLDER.sub(r"p_\1", statement.strip())
         arguments = ", ".join(f"p_{name} {kind}" for name, kind in parameters.items())
         definition = f"""({arguments})
         RETURNS TABLE (now BIGINT, newest_cursor BIGINT, states JSON)
@@ -307,18 +320,34 @@ class StatesFunction:
 
     def is_installed(self, conn) -> bool:
         query = sqlalchemy.text("SELECT to_regprocedure(:signature) IS NOT NULL")
-        installed = conn.execute(query, {"signature": self.signature}).scalar()
-        if not installed:
-            logger.warning(
-                f"kinto_changes: function {self.name} not found: run `kinto migrate` "
-                "(until then, each write plans its statement again)."
-            )
-        return installed
+        return conn.execute(query, {"signature": self.signature}).scalar()
 
-    def install(self, client) -> None:
-        with client.connect(force_commit=True) as conn:
-            conn.execute(sqlalchemy.text(self.create))
-        logger.info(f"kinto_changes: function {self.name} installed.")
+    def is_usable(self, conn) -> bool:
+        """Installed, and executable by the server's role (else a warning)."""
+        query = sqlalchemy.text(
+            "SELECT COALESCE("
+            "  has_function_privilege(to_regprocedure(:signature), 'EXECUTE'), FALSE)"
+        )
+        usable = conn.execute(query, {"signature": self.signature}).scalar()
+        if not usable:
+            logger.warning(
+                f"kinto_changes: function {self.name} not found, or not executable by this "
+                "role: run `kinto migrate` (until then, each write plans its statement again)."
+            )
+        return usable
+
+    def install(self, client, dry_run: bool = False) -> None:
+        """Create the function unless it exists (``kinto migrate`` runs may be concurrent)."""
+        with client.connect(force_commit=not dry_run) as conn:
+            if not dry_run:
+                conn.execute(sqlalchemy.text(PostgreSQLCursorLock.LOCK), {"key": INSTALL_LOCK_KEY})
+            if self.is_installed(conn):
+                logger.info(f"kinto_changes: function {self.name} already installed.")
+            elif dry_run:
+                logger.info(f"kinto_changes: would install function {self.name}.")
+            else:
+                conn.execute(sqlalchemy.text(self.create))
+                logger.info(f"kinto_changes: function {self.name} installed.")
 
 
 def cursor_lock_for(storage: StorageBase) -> MemoryCursorLock | PostgreSQLCursorLock:

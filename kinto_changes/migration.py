@@ -32,15 +32,12 @@ class CatchUp(PostgreSQLPluginMigration):
         if asbool(self.registry.settings.get("readonly", False)):
             logger.info("kinto_changes: read-only node, nothing to catch up.")
             return
-        function = self.registry.changes_cursor_lock.function
-        if dry_run:
-            logger.info(f"kinto_changes: would install function {function.name}.")
-            if self.registry.storage.get_installed_version() is None:
-                # ``--dry-run`` did not create Kinto's tables either.
-                logger.info("kinto_changes: no storage schema yet, nothing to catch up.")
-                return
-        else:
-            function.install(client or self.registry.storage.client)
+        storage = self.registry.storage
+        self.registry.changes_cursor_lock.function.install(client or storage.client, dry_run)
+        if dry_run and storage.get_installed_version() is None:
+            # ``--dry-run`` did not create Kinto's tables either.
+            logger.info("kinto_changes: no storage schema yet, nothing to catch up.")
+            return
         changes = stale_changes(self.registry)
         logger.info(f"kinto_changes: {len(changes)} entries to catch up.")
         if dry_run or not changes:

@@ -104,8 +104,11 @@ def test_collections_entering_the_monitored_set(tmp_path, settings):
 def test_migrate_does_nothing_on_a_read_only_node(tmp_path, settings):
     without_plugin = make_app({**settings, "includes": ""})
     fill(without_plugin, [("a", "x")])
+    app = make_app(settings)
+    drop_function(app)
     migrate(tmp_path, {**settings, "readonly": "true"})
-    assert listed(make_app(settings)) == {}
+    assert listed(app) == {}
+    assert not installed(app)  # A read-only node may point at a standby.
 
 
 def test_permissions_changed_while_the_plugin_was_disabled(tmp_path, settings):
@@ -175,6 +178,44 @@ def test_migrate_installs_the_function_of_the_cursor_lock(tmp_path, settings):
 
     assert "function kinto_changes_states_" in migrate(tmp_path, settings)
     assert installed(app)
+    # Installed once: later runs (concurrent ones too) leave it alone.
+    assert "already installed" in migrate(tmp_path, settings)
+    dry = run_kinto("migrate", "--dry-run", "--ini", str(ini))
+    assert "already installed" in dry.stderr
+
+
+def test_writes_call_the_function_and_survive_its_removal(settings, caplog):
+    app = make_app(settings)
+    fill(app, [("a", "x")])  # Found at the first write, then called.
+    drop_function(app)
+    url = "/buckets/a/collections/x/records"
+    # The write calling the dropped function fails as a whole...
+    app.post_json(url, {"data": {"lost": True}}, headers=ALICE, status=503)
+    records = app.get(url, headers=ALICE).json["data"]
+    assert [r for r in records if r.get("lost")] == []
+    # ... and the next one looks again: the statement, with a warning.
+    with caplog.at_level(logging.WARNING, logger="kinto_changes"):
+        app.post_json(url, {"data": {}}, headers=ALICE)
+    assert any("run `kinto migrate`" in r.getMessage() for r in caplog.records)
+    assert listed(app)[("a", "x")]["last_modified"] == records_etag(app, "a", "x")
+
+
+def test_a_function_the_role_may_not_execute_is_not_used(settings):
+    app = make_app(settings)
+    function = app.app.registry.changes_cursor_lock.function
+    url = sqlalchemy.engine.make_url(POSTGRESQL_URL).set(drivername="postgresql+psycopg2")
+    engine = sqlalchemy.create_engine(url)
+    with engine.connect() as conn:  # Rolled back at the end: DDL is transactional.
+        assert function.is_usable(conn)
+        conn.execute(
+            sqlalchemy.text(f"REVOKE EXECUTE ON FUNCTION {function.signature} FROM PUBLIC")
+        )
+        conn.execute(sqlalchemy.text("CREATE ROLE kinto_changes_test_restricted"))
+        conn.execute(sqlalchemy.text("SET LOCAL ROLE kinto_changes_test_restricted"))
+        assert function.is_installed(conn)
+        assert not function.is_usable(conn)
+        conn.rollback()
+    engine.dispose()
 
 
 def test_writes_work_until_migrate_installs_the_function(settings, caplog):
@@ -184,7 +225,7 @@ def test_writes_work_until_migrate_installs_the_function(settings, caplog):
         fill(app, [("a", "x"), ("a", "y")])
         app.delete("/buckets/a/collections/y", headers=ALICE)
     warnings = [r.getMessage() for r in caplog.records if "run `kinto migrate`" in r.getMessage()]
-    assert len(warnings) == 1  # Once per process, not once per write.
+    assert len(warnings) == 1  # At the first write, not at every write.
 
     entries = listed(app, f"_since={msec_time() - 60_000}")
     assert entries[("a", "x")]["last_modified"] == records_etag(app, "a", "x")
