@@ -79,6 +79,17 @@ class ChangesSettings:
         excluded = collection_ids(self.excluded_collections)
         return frozenset(((self.bucket, self.collection), *excluded))
 
+    @cached_property
+    def whole_buckets(self) -> frozenset[str] | None:
+        """When the monitored set is whole buckets, none of their collections
+        hidden, their ids (``is_monitored`` is then a bucket lookup), else ``None``."""
+        if self.monitors_everything or self.monitored_collections:
+            return None
+        buckets = self.monitored_buckets - self.excluded_buckets
+        if any(bucket_id in buckets for bucket_id, _ in self.hidden_collections):
+            return None
+        return buckets
+
     @property
     def list_uri(self) -> str:
         return collection_uri(self.bucket, self.collection)

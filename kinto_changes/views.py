@@ -127,20 +127,36 @@ class ChangesModel(Model):
         return filters
 
     def visible(self, entries: list[dict], include_deleted: bool) -> list[dict]:
-        """The entries the reader sees, checked in Python (one pass, no call per entry)."""
-        host, is_monitored, principals = (
-            self.settings.http_host,
-            self.settings.is_monitored,
-            self.principals,
-        )
+        return visible_entries(self.settings, self.principals, entries, include_deleted)
+
+
+def visible_entries(
+    settings: ChangesSettings,
+    principals: frozenset[str] | None,
+    entries: list[dict],
+    include_deleted: bool,
+) -> list[dict]:
+    """The entries a reader with these principals sees (``None``: every
+    entry), checked in Python in one pass, without a call per entry where
+    the settings allow."""
+    host, buckets = settings.http_host, settings.whole_buckets
+    if buckets is not None and principals is None:
         return [
             entry
             for entry in entries
             if entry["host"] == host
+            and entry["bucket"] in buckets
             and (include_deleted or not entry.get("deleted"))
-            and is_monitored(entry["bucket"], entry["collection"])
-            and (principals is None or not principals.isdisjoint(entry.get(READERS, ())))
         ]
+    is_monitored = settings.is_monitored
+    return [
+        entry
+        for entry in entries
+        if entry["host"] == host
+        and (include_deleted or not entry.get("deleted"))
+        and is_monitored(entry["bucket"], entry["collection"])
+        and (principals is None or not principals.isdisjoint(entry.get(READERS, ())))
+    ]
 
 
 # Stored in every entry (tombstones included), each with one type: sorted by

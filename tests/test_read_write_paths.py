@@ -15,7 +15,7 @@ from kinto.core.storage.memory import apply_filters
 
 from kinto_changes.settings import ChangesSettings
 from kinto_changes.utils import entry_id
-from kinto_changes.views import filters_are_exact, visibility_filters
+from kinto_changes.views import filters_are_exact, visibility_filters, visible_entries
 
 from .storages import instrumented_settings
 from .support import ALICE, BOB, BaseWebTest, base_settings
@@ -75,6 +75,33 @@ def test_storage_filters_select_the_monitored_entries(settings, include_deleted)
         assert [e for e in selected if settings.is_monitored(e["bucket"], e["collection"])] == (
             expected
         )
+
+
+@pytest.mark.parametrize("settings", SETTINGS)
+@pytest.mark.parametrize("include_deleted", [False, True])
+def test_python_check_selects_the_monitored_entries(settings, include_deleted):
+    expected = [
+        e
+        for e in ENTRIES
+        if e["host"] == settings.http_host
+        and (include_deleted or not e.get("deleted"))
+        and settings.is_monitored(e["bucket"], e["collection"])
+    ]
+    assert visible_entries(settings, None, ENTRIES, include_deleted) == expected
+
+
+def test_whole_buckets_only_when_nothing_else_is_configured():
+    def whole(collections, excluded=()):
+        return ChangesSettings(
+            collections=collections, excluded_collections=excluded
+        ).whole_buckets
+
+    assert whole(("/buckets/a", "/buckets/b")) == {"a", "b"}
+    assert whole(("/buckets/a", "/buckets/b"), ("/buckets/b",)) == {"a"}
+    assert whole(()) is None
+    assert whole(("/buckets/a", "/buckets/b/collections/y")) is None
+    assert whole(("/buckets/a",), ("/buckets/a/collections/x",)) is None
+    assert whole(("/buckets/monitor",)) is None  # The list's own collection is hidden.
 
 
 class TestListPaths(BaseWebTest):
