@@ -111,7 +111,8 @@ class ChangesModel(Model):
             # several per object: read unsorted, keep the visible entries, then sort.
             sorting = kwargs.pop("sorting", None) or []
         entries = super().get_objects(filters, parent_id=PARENT_ID, **kwargs)
-        visible = sort_entries(self.visible(entries, include_deleted), sorting)
+        visible = visible_entries(self.settings, self.principals, entries, include_deleted)
+        visible = sort_entries(visible, sorting)
         return visible[:limit] if limit else visible
 
     def count_objects(self, filters=None, parent_id=None) -> int:
@@ -125,9 +126,6 @@ class ChangesModel(Model):
         if self.principals is not None:
             filters.append(readers_filter(self.principals))
         return filters
-
-    def visible(self, entries: list[dict], include_deleted: bool) -> list[dict]:
-        return visible_entries(self.settings, self.principals, entries, include_deleted)
 
 
 def visible_entries(

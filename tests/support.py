@@ -55,20 +55,24 @@ def base_settings(backend: str) -> dict:
     return settings
 
 
+def postgresql_engine(database: str | None = None, **kwargs) -> sqlalchemy.Engine:
+    """An engine on the test database (or on ``database`` of the same server)."""
+    url = sqlalchemy.engine.make_url(POSTGRESQL_URL).set(drivername="postgresql+psycopg2")
+    return sqlalchemy.create_engine(url.set(database=database or url.database), **kwargs)
+
+
 def ensure_postgresql() -> None:
     """Create the test database if needed; skip (or fail in CI) if unreachable."""
-    url = sqlalchemy.engine.make_url(POSTGRESQL_URL).set(drivername="postgresql+psycopg2")
+    name = sqlalchemy.engine.make_url(POSTGRESQL_URL).database
     try:
-        admin = sqlalchemy.create_engine(
-            url.set(database="postgres"), isolation_level="AUTOCOMMIT"
-        )
+        admin = postgresql_engine("postgres", isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             exists = conn.execute(
                 sqlalchemy.text("SELECT 1 FROM pg_database WHERE datname = :name"),
-                {"name": url.database},
+                {"name": name},
             ).scalar()
             if not exists:
-                conn.execute(sqlalchemy.text(f'CREATE DATABASE "{url.database}"'))
+                conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
         admin.dispose()
     except sqlalchemy.exc.OperationalError as error:
         message = f"PostgreSQL unreachable at {POSTGRESQL_URL}: {error}"

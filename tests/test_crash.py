@@ -19,7 +19,7 @@ import requests
 import sqlalchemy
 
 from .server import KintoServer
-from .support import ALICE, POSTGRESQL_URL
+from .support import ALICE, postgresql_engine
 from .traffic import (
     Poller,
     Tally,
@@ -79,10 +79,7 @@ def put_paused_record(url: str) -> None:
 def test_sigkill_during_writes_loses_no_change():
     settings = server_settings("postgresql", COLLECTIONS)
     settings["includes"] = "kinto_changes tests.failing_plugin"
-    engine = sqlalchemy.create_engine(
-        sqlalchemy.engine.make_url(POSTGRESQL_URL).set(drivername="postgresql+psycopg2"),
-        poolclass=sqlalchemy.pool.NullPool,
-    )
+    engine = postgresql_engine(poolclass=sqlalchemy.pool.NullPool)
     tally, stop = Tally(), threading.Event()
     with ExitStack() as servers:
         servers.enter_context(empty_database(settings))

@@ -17,6 +17,7 @@ from .support import (
     ensure_postgresql,
     flush,
     make_app,
+    postgresql_engine,
 )
 
 
@@ -150,8 +151,7 @@ def test_entries_without_readers_get_them(tmp_path, settings):
 def installed(app) -> bool:
     """Asked on a new connection (one in a transaction may not see new functions)."""
     function = app.app.registry.changes_cursor_lock.function
-    url = sqlalchemy.engine.make_url(POSTGRESQL_URL).set(drivername="postgresql+psycopg2")
-    engine = sqlalchemy.create_engine(url)
+    engine = postgresql_engine()
     with engine.connect() as conn:
         query = sqlalchemy.text("SELECT to_regprocedure(:signature) IS NOT NULL")
         found = conn.execute(query, {"signature": function.signature}).scalar()
@@ -203,8 +203,7 @@ def test_writes_call_the_function_and_survive_its_removal(settings, caplog):
 def test_a_function_the_role_may_not_execute_is_not_used(settings):
     app = make_app(settings)
     function = app.app.registry.changes_cursor_lock.function
-    url = sqlalchemy.engine.make_url(POSTGRESQL_URL).set(drivername="postgresql+psycopg2")
-    engine = sqlalchemy.create_engine(url)
+    engine = postgresql_engine()
     with engine.connect() as conn:  # Rolled back at the end: DDL is transactional.
         assert function.is_usable(conn)
         conn.execute(
@@ -241,12 +240,9 @@ def test_writes_work_until_migrate_installs_the_function(settings, caplog):
 
 def test_dry_run_on_a_database_never_migrated(tmp_path, settings):
     url = sqlalchemy.engine.make_url(POSTGRESQL_URL)
-    fresh = url.set(database=f"{url.database}_fresh").render_as_string(hide_password=False)
-    admin = sqlalchemy.create_engine(
-        url.set(drivername="postgresql+psycopg2", database="postgres"),
-        isolation_level="AUTOCOMMIT",
-    )
     name = f"{url.database}_fresh"
+    fresh = url.set(database=name).render_as_string(hide_password=False)
+    admin = postgresql_engine("postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))

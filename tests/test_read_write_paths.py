@@ -57,16 +57,21 @@ SETTINGS = [
 ]
 
 
-@pytest.mark.parametrize("settings", SETTINGS)
-@pytest.mark.parametrize("include_deleted", [False, True])
-def test_storage_filters_select_the_monitored_entries(settings, include_deleted):
-    expected = [
+def monitored(settings: ChangesSettings, include_deleted: bool) -> list[dict]:
+    """The entries of ``ENTRIES`` a reader sees, by the rule's definition."""
+    return [
         e
         for e in ENTRIES
         if e["host"] == settings.http_host
         and (include_deleted or not e.get("deleted"))
         and settings.is_monitored(e["bucket"], e["collection"])
     ]
+
+
+@pytest.mark.parametrize("settings", SETTINGS)
+@pytest.mark.parametrize("include_deleted", [False, True])
+def test_storage_filters_select_the_monitored_entries(settings, include_deleted):
+    expected = monitored(settings, include_deleted)
     # Kinto's memory backend evaluates the filters as PostgreSQL does.
     selected = list(apply_filters(ENTRIES, visibility_filters(settings, include_deleted)))
     if filters_are_exact(settings):
@@ -80,13 +85,7 @@ def test_storage_filters_select_the_monitored_entries(settings, include_deleted)
 @pytest.mark.parametrize("settings", SETTINGS)
 @pytest.mark.parametrize("include_deleted", [False, True])
 def test_python_check_selects_the_monitored_entries(settings, include_deleted):
-    expected = [
-        e
-        for e in ENTRIES
-        if e["host"] == settings.http_host
-        and (include_deleted or not e.get("deleted"))
-        and settings.is_monitored(e["bucket"], e["collection"])
-    ]
+    expected = monitored(settings, include_deleted)
     assert visible_entries(settings, None, ENTRIES, include_deleted) == expected
 
 

@@ -12,7 +12,7 @@ import sqlalchemy
 
 from kinto_changes.entries import ADVISORY_LOCK_KEY
 
-from .support import ALICE, POSTGRESQL_URL, BaseWebTest, base_settings
+from .support import ALICE, BaseWebTest, base_settings, postgresql_engine
 
 
 RECORDS = "/buckets/b/collections/{}/records"
@@ -173,8 +173,7 @@ class TestCursorLockScope(BaseWebTest):
 
 
 def try_cursor_lock() -> bool:
-    url = sqlalchemy.engine.make_url(POSTGRESQL_URL).set(drivername="postgresql+psycopg2")
-    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    engine = postgresql_engine(poolclass=sqlalchemy.pool.NullPool)
     with engine.connect() as conn:
         free = conn.execute(
             sqlalchemy.text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY}
