@@ -222,6 +222,49 @@ class TestConfiguredListStoresNoReaders(BaseWebTest):
         ]
         storage.calls.clear()
         self.create_record("b", "c")
-        assert ("update" not in storage.calls) == (self.backend == "postgresql")
+        # On PostgreSQL the lock's statement wrote the entry; on memory it is
+        # stored without ``update`` (``TestMemoryEntries``).
+        assert "update" not in storage.calls
         entry = self.entries(headers=BOB)[("b", "c")]
         assert entry["last_modified"] == self.records_etag("b", "c")
+
+
+class TestMemoryEntries(BaseWebTest):
+    """On memory, entries are stored without the backend's JSON copy: each
+    stored entry is its own, and the strings many entries repeat are shared."""
+
+    backends = ("memory",)
+
+    def stored(self) -> dict:
+        storage = self.app.app.registry.storage
+        entries = storage.list_all(resource_name="changes", parent_id="kinto_changes")
+        return {e["collection"]: e for e in entries}
+
+    def test_entries_share_bucket_ids_and_principals_not_lists(self):
+        bob = self.app.get("/", headers=BOB).json["user"]["id"]
+        grant = {"permissions": {"read": [bob]}}
+        for cid in ("c1", "c2"):
+            self.create_collection("main-workspace", cid)
+            self.app.patch_json(f"/buckets/main-workspace/collections/{cid}", grant, headers=ALICE)
+        c1, c2 = self.stored()["c1"], self.stored()["c2"]
+        assert all(k1 is k2 for k1, k2 in zip(sorted(c1), sorted(c2), strict=True))  # Keys too.
+        assert c1["bucket"] is c2["bucket"]
+        assert c1["_readers"] == c2["_readers"] and c1["_readers"] is not c2["_readers"]
+        assert all(p1 is p2 for p1, p2 in zip(c1["_readers"], c2["_readers"], strict=True))
+        assert bob in c1["_readers"]
+
+    def test_a_change_of_readers_changes_one_entry(self):
+        bob = self.app.get("/", headers=BOB).json["user"]["id"]
+        grant = {"permissions": {"read": [bob]}}
+        for cid in ("c1", "c2"):
+            self.create_collection("b", cid)
+            self.app.patch_json(f"/buckets/b/collections/{cid}", grant, headers=ALICE)
+        self.create_record("b", "c1")  # Its entry keeps its readers' list.
+        revoke = {"data": {}, "permissions": {"read": []}}
+        self.app.put_json("/buckets/b/collections/c1", revoke, headers=ALICE)
+        assert sorted(self.entries(headers=BOB)) == [("b", "c2")]
+        assert bob not in self.stored()["c1"].get("_readers", [])
+        assert bob in self.stored()["c2"]["_readers"]
+        self.create_record("b", "c2")
+        entry = self.entries(headers=BOB)[("b", "c2")]
+        assert entry["last_modified"] == self.records_etag("b", "c2")
