@@ -54,7 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.mode = "custom" if custom else "quick" if args.quick else "full"
     args.sizes = args.sizes or ([100, 1000] if args.quick else [100, 1000, 10000])
     args.rounds = args.rounds or (3 if args.quick else 5)
-    args.duration = args.duration or (0.4 if args.quick else 1.0)
+    args.duration = args.duration or (0.3 if args.quick else 1.0)
     args.backends = args.backends.split(",")
     args.metrics = args.metrics.split(",")
     return args
@@ -88,7 +88,10 @@ def main(argv: list[str] | None = None) -> int:
             log(started, f"measuring N={size:,}")
             measure_rounds(results, trios, size, args.rounds, timing, args.metrics)
             record_rss(results, variants, size, "end")
-        log(started, "done")
+    largest = args.sizes[-1]
+    log(started, f"filling servers from scratch to N={largest:,}")
+    fresh_rss(results, args.backends, args.database_url, largest)
+    log(started, "done")
 
     table = report.markdown_table(results)
     print(table)
@@ -122,6 +125,15 @@ def measure_rounds(results, trios: dict, size: int, rounds: int, timing, metrics
                     else:
                         sample = measurement(trio, timing)
                         results.add(backend, size, metric, variant, sample)
+
+
+def fresh_rss(results, backends: list[str], database_url: str, size: int) -> None:
+    """The peak RSS of new servers, given the same filling requests and nothing else."""
+    with servers.running_variants(backends, database_url, ("plugin", "no plugin")) as variants:
+        servers.grow(variants, size)
+        record_rss(results, variants, size, "fresh")
+        for backend in backends:  # After the reading: it GETs the whole list.
+            scenarios.check_contents(trio_of(variants, backend), size)
 
 
 def record_rss(results, variants: list, size: int, phase: str) -> None:
