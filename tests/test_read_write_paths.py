@@ -8,14 +8,23 @@ The writer reads the newest cursor and the records timestamps in the same
 round trip as it takes the lock. Both must give the same answers as before.
 """
 
+import functools
 import itertools
 
 import pytest
+from kinto.core.storage import Filter, Sort
 from kinto.core.storage.memory import apply_filters
+from kinto.core.utils import COMPARISON
 
+from kinto_changes.access import readers_filter
 from kinto_changes.settings import ChangesSettings
 from kinto_changes.utils import entry_id
-from kinto_changes.views import filters_are_exact, visibility_filters, visible_entries
+from kinto_changes.views import (
+    filters_are_exact,
+    list_entries,
+    visibility_filters,
+    visible_entries,
+)
 
 from .storages import instrumented_settings
 from .support import ALICE, BOB, BaseWebTest, base_settings
@@ -138,6 +147,44 @@ class TestListPaths(BaseWebTest):
         assert self.list_etag() == 0
         self.create_collection("b", "c1")
         assert self.list_etag() > 0
+
+
+class TestPostgreSQLListReadsAsKinto(BaseWebTest):
+    """On PostgreSQL the list reads its entries with its own parsing of
+    Kinto's SQL (``list_entries``): the same objects as ``storage.list_all``."""
+
+    backends = ("postgresql",)
+
+    def test_same_entries_as_list_all_whatever_the_query(self):
+        bob = self.app.get("/", headers=BOB).json["user"]["id"]
+        for bid, cid in [("a", "x"), ("b", "c1"), ("b", "c2"), ("b", "c3"), ("b", "c4")]:
+            self.create_collection(bid, cid)
+        grant = {"permissions": {"read": [bob]}}
+        self.app.patch_json("/buckets/b/collections/c3", grant, headers=ALICE)
+        self.create_record("b", "c1")
+        self.app.delete("/buckets/b/collections/c2", headers=ALICE)  # A tombstone.
+        storage = self.app.app.registry.storage
+        list_all = functools.partial(
+            storage.list_all, resource_name="changes", parent_id="kinto_changes"
+        )
+        cursors = sorted(e["last_modified"] for e in list_all())
+        newest_first = [Sort("last_modified", -1)]
+        queries = [
+            {},
+            {"filters": [Filter("bucket", "b", COMPARISON.EQ)], "sorting": newest_first},
+            {"filters": [Filter("deleted", True, COMPARISON.NOT)]},
+            {"filters": [readers_filter(frozenset({bob}))]},
+            {"filters": [Filter("bucket", "none", COMPARISON.EQ)]},
+            {"sorting": [Sort("collection", 1), *newest_first], "limit": 3},
+            {
+                "sorting": newest_first,
+                "pagination_rules": [[Filter("last_modified", cursors[2], COMPARISON.LT)]],
+                "limit": 2,
+            },
+        ]
+        for query in queries:
+            assert list_entries(storage, **query) == list_all(**query)
+        assert len(list_entries(storage)) == 5
 
 
 class TestWriterReadsUnderTheLock(BaseWebTest):
