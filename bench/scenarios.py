@@ -31,13 +31,15 @@ class Timing:
 
 @dataclass(frozen=True)
 class Trio:
-    """The servers of a backend: the plugin, the same Kinto without it, and
-    the plugin with nothing configured (started for the ``private`` metrics only).
+    """The servers of a backend: the plugin, the same Kinto without it, the
+    plugin with nothing configured (started for the ``private`` metrics only)
+    and the plugin holding the smallest N (for ``since`` and ``notmod``).
     """
 
     plugin: Variant
     plain: Variant
     unconfigured: Variant | None = None
+    small: Variant | None = None
 
 
 # A measurement: ``(trio, timing) -> Sample``.
@@ -77,6 +79,10 @@ def since(trio: Trio, timing: Timing) -> Sample:
     return _since_one_change(trio.plugin, {}, timing)
 
 
+def since_smallest(trio: Trio, timing: Timing) -> Sample:
+    return _since_one_change(trio.small, {}, timing)
+
+
 def reader_list(trio: Trio, timing: Timing) -> Sample:
     """The reader's list with nothing configured: ``READABLE`` entries out of N.
 
@@ -106,8 +112,16 @@ def _since_one_change(variant: Variant, headers: dict, timing: Timing) -> Sample
 
 
 def not_modified(trio: Trio, timing: Timing) -> Sample:
-    headers = {"If-None-Match": f'"{list_etag(trio.plugin)}"'}
-    return _get(trio.plugin, f"{LIST_PATH}/records", timing, headers=headers, expect=304)
+    return _not_modified(trio.plugin, timing)
+
+
+def not_modified_smallest(trio: Trio, timing: Timing) -> Sample:
+    return _not_modified(trio.small, timing)
+
+
+def _not_modified(variant: Variant, timing: Timing) -> Sample:
+    headers = {"If-None-Match": f'"{list_etag(variant)}"'}
+    return _get(variant, f"{LIST_PATH}/records", timing, headers=headers, expect=304)
 
 
 def changeset_list(trio: Trio, timing: Timing) -> Sample:
@@ -207,8 +221,8 @@ GROUPS: dict[str, dict[str, Measurement]] = {
         "reference": full_reference,
         "reference, no plugin": full_reference_without_plugin,
     },
-    "since": {"list": since},
-    "notmod": {"list": not_modified},
+    "since": {"list": since, "list, smallest N": since_smallest},
+    "notmod": {"list": not_modified, "list, smallest N": not_modified_smallest},
     "changeset": {"list": changeset_list, "collection": changeset_collection},
     "write-1": dict(zip(("plugin", "no plugin"), writes(1), strict=True)),
     "write-8": dict(zip(("plugin", "no plugin"), writes(8), strict=True)),

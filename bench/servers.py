@@ -42,9 +42,17 @@ def collection_id(index: int) -> str:
     return f"c{index:05d}"
 
 
-KINDS = ("plugin", "no plugin", "unconfigured")
+# ``small``: the plugin's settings, held at the smallest N for the whole run,
+# so that ``since`` and ``notmod`` at N are compared with the same at the
+# smallest N in the same rounds (not minutes apart, on a drifting machine).
+KINDS = ("plugin", "no plugin", "unconfigured", "small")
 # Kind -> suffix of its PostgreSQL database name: each server has its own.
-DATABASE_SUFFIXES = {"plugin": "", "no plugin": "_plain", "unconfigured": "_open"}
+DATABASE_SUFFIXES = {
+    "plugin": "",
+    "no plugin": "_plain",
+    "unconfigured": "_open",
+    "small": "_small",
+}
 
 
 def settings_for(backend: str, kind: str, database_url: str | None) -> dict:
@@ -126,9 +134,10 @@ class Variant:
         """Whether it holds the reference collection: not where nothing reads it.
 
         (It would also show in every list of ``unconfigured``, and filling
-        its records there would lengthen ``make bench-quick`` for nothing.)
+        its records there and on ``small`` would lengthen ``make bench-quick``
+        for nothing.)
         """
-        return self.kind != "unconfigured"
+        return self.kind in ("plugin", "no plugin")
 
     @property
     def url(self) -> str:
@@ -209,6 +218,8 @@ def grow(variants: list[Variant], size: int) -> None:
     Then refresh PostgreSQL's statistics, as its autovacuum would at some
     point: query plans no longer depend on when it last ran.
     """
+    if not variants:
+        return
     with ThreadPoolExecutor(len(variants)) as pool:
         for future in [pool.submit(_grow, variant, size) for variant in variants]:
             future.result()
