@@ -34,7 +34,7 @@ format: install
 	$(BIN)/ruff check --fix kinto_changes tests $(wildcard bench)
 	$(BIN)/ruff format kinto_changes tests $(wildcard bench)
 
-## Benchmarks on real servers, memory and PostgreSQL: about 10 minutes.
+## Benchmarks on real servers, memory and PostgreSQL: about 20 minutes.
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py
 
