@@ -1,15 +1,18 @@
 """Benchmark kinto-changes against real Kinto servers on 127.0.0.1.
 
-    python bench/run.py           # N = 100, 1,000, 10,000 (about 10 minutes)
-    python bench/run.py --quick   # N = 100, 1,000 (under 3 minutes)
+    python bench/run.py           # N = 100, 1,000, 10,000 (about 20 minutes)
+    python bench/run.py --quick   # N = 100, 1,000 (about 2.5 minutes)
 
 Starts, per backend (memory, PostgreSQL), one Kinto with the plugin and the
 same Kinto without it (and, for the ``private`` metrics, the plugin with
-nothing configured), fills them with N monitored collections and a
-reference collection of N records through ``/batch``, then measures each
-metric round after round, alternating the variants, and keeps the median of
-the rounds. Prints one markdown table and the targets, writes the JSON and the
-plot. The client runs on the same machine as the servers and the database.
+nothing configured; for ``since`` and ``notmod``, the plugin held at the
+smallest N), fills them with N monitored collections and a reference
+collection of N records through ``/batch``, then measures each metric round
+after round, alternating the variants, and keeps the median of the rounds.
+Last, new memory servers filled straight to the largest N give the memory
+target's peak RSS. Prints one markdown table and the targets, writes the JSON
+and the plot. The client runs on the same machine as the servers and the
+database.
 """
 
 import argparse
@@ -45,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--database-url",
         default=os.environ.get("KINTO_CHANGES_BENCH_DB", servers.DEFAULT_DATABASE_URL),
-        help="dropped and re-created; the other servers use <name>_plain and <name>_open",
+        help="dropped and re-created; the other servers use <name>_plain, _open and _small",
     )
     args = parser.parse_args(argv)
     custom = (

@@ -186,7 +186,7 @@ def create_containers(variant: Variant) -> None:
         client.json("PUT", f"/buckets/{REF_BUCKET}", AUTH, {}, expect=201)
         everyone = {"data": {}, "permissions": {"read": ["system.Everyone"]}}
         client.json("PUT", REF_PATH, AUTH, everyone, expect=201)
-    else:
+    if variant.kind == "unconfigured":
         variant.reader_id = client.json("GET", "/", READER_AUTH)["user"]["id"]
     client.close()
 

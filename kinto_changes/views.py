@@ -20,7 +20,7 @@ from kinto.core.events import ACTIONS
 from kinto.core.resource.model import Model
 from kinto.core.resource.schema import RequestSchema
 from kinto.core.resource.viewset import ViewSet
-from kinto.core.storage import Filter, Sort
+from kinto.core.storage import Filter, Sort, StorageBase
 from kinto.core.storage.memory import MemoryBasedStorage, apply_sorting
 from kinto.core.utils import COMPARISON, json, msec_time
 from pyramid.config import Configurator
@@ -143,7 +143,7 @@ LIST_QUERY = """
 """
 
 
-def list_entries(storage, **kwargs) -> list[dict]:
+def list_entries(storage: StorageBase, **kwargs) -> list[dict]:
     """What PostgreSQL's ``storage.list_all`` returns for the entries, faster.
 
     psycopg2 parses each ``jsonb`` value on its own with the standard
