@@ -103,6 +103,23 @@ def read_states(storage: StorageBase, host: str, keys: list[tuple[str, str]]) ->
     return states
 
 
+def store_in_memory(storage: StorageBase, object_id: str, entry: dict) -> None:
+    """What memory ``storage.update`` does, without its deep copy.
+
+    The memory backend copies what it stores by serialising it and parsing
+    it back: every entry would hold its own copy of each key (40 % of its
+    size). An entry holds strings, numbers, booleans and a list of strings:
+    copying the list makes a deep copy. The strings that many entries repeat
+    (bucket ids, principals) are shared.
+    """
+    obj = {**entry, "id": object_id, "bucket": sys.intern(entry["bucket"])}
+    if READERS in obj:
+        obj[READERS] = [sys.intern(principal) for principal in obj[READERS]]
+    storage.set_object_timestamp(RESOURCE_NAME, PARENT_ID, obj)
+    storage._store[PARENT_ID][RESOURCE_NAME][object_id] = obj
+    storage._cemetery[PARENT_ID][RESOURCE_NAME].pop(object_id, None)
+
+
 class MemoryCursorLock:
     """Serialise cursor assignment between the threads of one process."""
 
@@ -125,26 +142,8 @@ class MemoryCursorLock:
             return 0
         return storage.resource_timestamp(resource_name=RESOURCE_NAME, parent_id=PARENT_ID)
 
-    def store(self, storage: StorageBase, object_id: str, entry: dict) -> None:
-        """What ``storage.update`` does, without its deep copy.
-
-        The memory backend copies what it stores by serialising it and
-        parsing it back: every entry would hold its own copy of each key
-        (40 % of its size). An entry holds strings, numbers, booleans and a
-        list of strings: copying the list makes a deep copy. The strings
-        that many entries repeat (bucket ids, principals) are shared.
-        """
-        _store_in_memory(storage, object_id, entry)
-
-
-@synchronized  # Under the memory backend's own lock, as its ``update``.
-def _store_in_memory(storage: StorageBase, object_id: str, entry: dict) -> None:
-    obj = {**entry, "id": object_id, "bucket": sys.intern(entry["bucket"])}
-    if READERS in obj:
-        obj[READERS] = [sys.intern(principal) for principal in obj[READERS]]
-    storage.set_object_timestamp(RESOURCE_NAME, PARENT_ID, obj)
-    storage._store[PARENT_ID][RESOURCE_NAME][object_id] = obj
-    storage._cemetery[PARENT_ID][RESOURCE_NAME].pop(object_id, None)
+    # Under the memory backend's own lock (``storage``'s), as its ``update``.
+    store = staticmethod(synchronized(store_in_memory))
 
 
 class PostgreSQLCursorLock:

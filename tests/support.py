@@ -15,6 +15,8 @@ import webtest
 from kinto.core.storage import postgresql
 from kinto.core.testing import get_request_class, get_user_headers
 
+from kinto_changes.entries import PARENT_ID, RESOURCE_NAME
+
 
 POSTGRESQL_URL = os.environ.get(
     "KINTO_CHANGES_TEST_DB", "postgresql://postgres@127.0.0.1:5432/kinto_changes_test"
@@ -154,6 +156,19 @@ class BaseWebTest:
         """The list as ``{(bucket, collection): entry}``."""
         data = self.get_list(params, **kwargs).json["data"]
         return {(e["bucket"], e["collection"]): e for e in data}
+
+    def stored_entries(self, **query) -> list[dict]:
+        """The entries as stored (``_readers``, cursors), through the storage API."""
+        storage = self.app.app.registry.storage
+        return storage.list_all(resource_name=RESOURCE_NAME, parent_id=PARENT_ID, **query)
+
+    def grant_read(self, bid: str, cids: list[str], headers=BOB) -> str:
+        """Let the user of ``headers`` read these collections (Alice's); their id."""
+        user_id = self.app.get("/", headers=headers).json["user"]["id"]
+        grant = {"permissions": {"read": [user_id]}}
+        for cid in cids:
+            self.app.patch_json(f"/buckets/{bid}/collections/{cid}", grant, headers=ALICE)
+        return user_id
 
     def list_etag(self, **kwargs) -> int:
         return int(self.get_list(**kwargs).headers["ETag"].strip('"'))

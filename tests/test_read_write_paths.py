@@ -8,7 +8,6 @@ The writer reads the newest cursor and the records timestamps in the same
 round trip as it takes the lock. Both must give the same answers as before.
 """
 
-import functools
 import itertools
 
 import pytest
@@ -156,18 +155,13 @@ class TestPostgreSQLListReadsAsKinto(BaseWebTest):
     backends = ("postgresql",)
 
     def test_same_entries_as_list_all_whatever_the_query(self):
-        bob = self.app.get("/", headers=BOB).json["user"]["id"]
         for bid, cid in [("a", "x"), ("b", "c1"), ("b", "c2"), ("b", "c3"), ("b", "c4")]:
             self.create_collection(bid, cid)
-        grant = {"permissions": {"read": [bob]}}
-        self.app.patch_json("/buckets/b/collections/c3", grant, headers=ALICE)
+        bob = self.grant_read("b", ["c3"])
         self.create_record("b", "c1")
         self.app.delete("/buckets/b/collections/c2", headers=ALICE)  # A tombstone.
         storage = self.app.app.registry.storage
-        list_all = functools.partial(
-            storage.list_all, resource_name="changes", parent_id="kinto_changes"
-        )
-        cursors = sorted(e["last_modified"] for e in list_all())
+        cursors = sorted(e["last_modified"] for e in self.stored_entries())
         newest_first = [Sort("last_modified", -1)]
         queries = [
             {},
@@ -183,7 +177,7 @@ class TestPostgreSQLListReadsAsKinto(BaseWebTest):
             },
         ]
         for query in queries:
-            assert list_entries(storage, **query) == list_all(**query)
+            assert list_entries(storage, **query) == self.stored_entries(**query)
         assert len(list_entries(storage)) == 5
 
 
@@ -263,8 +257,7 @@ class TestConfiguredListStoresNoReaders(BaseWebTest):
         self.create_collection("b", "c")
         self.app.patch_json("/buckets/b", {"data": {"x": 1}}, headers=ALICE)
         storage = self.app.app.registry.storage
-        stored = storage.list_all(resource_name="changes", parent_id="kinto_changes")
-        assert [sorted(e) for e in stored] == [
+        assert [sorted(e) for e in self.stored_entries()] == [
             ["_timestamp", "bucket", "collection", "host", "id", "last_modified"]
         ]
         storage.calls.clear()
@@ -282,17 +275,13 @@ class TestMemoryEntries(BaseWebTest):
     backends = ("memory",)
 
     def stored(self) -> dict:
-        storage = self.app.app.registry.storage
-        entries = storage.list_all(resource_name="changes", parent_id="kinto_changes")
-        return {e["collection"]: e for e in entries}
+        return {e["collection"]: e for e in self.stored_entries()}
 
     def test_entries_share_bucket_ids_and_principals_not_lists(self):
         # What the memory benchmark's target rests on (README, Performance).
-        bob = self.app.get("/", headers=BOB).json["user"]["id"]
-        grant = {"permissions": {"read": [bob]}}
         for cid in ("c1", "c2"):
             self.create_collection("main-workspace", cid)
-            self.app.patch_json(f"/buckets/main-workspace/collections/{cid}", grant, headers=ALICE)
+        bob = self.grant_read("main-workspace", ["c1", "c2"])
         c1, c2 = self.stored()["c1"], self.stored()["c2"]
         assert all(k1 is k2 for k1, k2 in zip(sorted(c1), sorted(c2), strict=True))  # Keys too.
         assert c1["bucket"] is c2["bucket"]
@@ -301,11 +290,9 @@ class TestMemoryEntries(BaseWebTest):
         assert bob in c1["_readers"]
 
     def test_a_change_of_readers_changes_one_entry(self):
-        bob = self.app.get("/", headers=BOB).json["user"]["id"]
-        grant = {"permissions": {"read": [bob]}}
         for cid in ("c1", "c2"):
             self.create_collection("b", cid)
-            self.app.patch_json(f"/buckets/b/collections/{cid}", grant, headers=ALICE)
+        bob = self.grant_read("b", ["c1", "c2"])
         self.create_record("b", "c1")  # Its new entry takes the stored readers.
         revoke = {"data": {}, "permissions": {"read": []}}
         self.app.put_json("/buckets/b/collections/c1", revoke, headers=ALICE)
