@@ -21,11 +21,11 @@ from kinto.core.resource.schema import ErrorResponseSchema
 from kinto.core.storage import Filter
 from kinto.core.storage import exceptions as storage_exceptions
 from kinto.core.utils import COMPARISON
-from kinto.views import object_exists_or_404, raise_404_if_invalid_id
+from kinto.views import object_exists_or_404
 from pyramid.config import Configurator
-from pyramid.httpexceptions import HTTPServiceUnavailable
+from pyramid.httpexceptions import HTTPNotFound, HTTPServiceUnavailable
 
-from .schemas import ChangesetRequest, ListChangesetRequest, query_string_size_validator
+from .schemas import ChangesetRequest, ListChangesetRequest, query_string_validator
 from .settings import ChangesSettings
 from .utils import NEWEST_FIRST, collection_uri, fetches_everything, iter_objects, iter_pages
 from .views import (
@@ -87,6 +87,30 @@ class ChangesetRouteFactory(RouteFactory):
         self.resource_name = "record"
         self.required_permission = "read"
         self.permission_object_id = f"{collection_uri(bid, cid)}/records"
+        # The first object of the path that Kinto cannot have stored (its id
+        # is not of Kinto's format), if any: no permission exists on it.
+        self.unstorable_uri = next(
+            (
+                uri
+                for uri, name, object_id in (
+                    (f"/buckets/{bid}", "bucket", bid),
+                    (collection_uri(bid, cid), "collection", cid),
+                )
+                if not is_valid_id(request, name, object_id)
+            ),
+            None,
+        )
+
+    def check_permission(self, principals, bound_perms) -> bool:
+        # Ask only about the objects that may exist, as for a missing object:
+        # PostgreSQL refuses some characters (e.g. NUL) in a query.
+        if self.unstorable_uri and bound_perms:
+            bound_perms = [
+                (object_id, permission)
+                for object_id, permission in bound_perms
+                if not object_id.startswith(self.unstorable_uri)
+            ]
+        return super().check_permission(principals, bound_perms)
 
 
 class ListChangesetRouteFactory(ChangesRouteFactory):
@@ -98,6 +122,13 @@ class ListChangesetRouteFactory(ChangesRouteFactory):
         self.permission_object_id = f"{request.registry.changes.list_uri}/changeset"
 
 
+def is_valid_id(request, resource_name: str, object_id: str) -> bool:
+    """Whether Kinto could store an object of this kind under this id
+    (its id generator's format, as Kinto checks on ``PUT``)."""
+    generators = request.registry.id_generators
+    return bool(generators.get(resource_name, generators[""]).match(object_id))
+
+
 # Views.
 
 
@@ -105,7 +136,10 @@ def collection_changeset(request) -> dict:
     """The collection, its records timestamp and its records (newest first)."""
     bid, cid = request.matchdict["bucket_id"], request.matchdict["collection_id"]
     query = request.validated["querystring"]
-    raise_404_if_invalid_id(request, "bucket", bid)
+    for resource_name, object_id in (("bucket", bid), ("collection", cid)):
+        if not is_valid_id(request, resource_name, object_id):
+            details = {"id": object_id, "resource_name": resource_name}
+            raise http_error(HTTPNotFound(), errno=ERRORS.MISSING_RESOURCE, details=details)
     metadata = object_exists_or_404(request, "collection", cid, parent_id=f"/buckets/{bid}")
 
     storage, uri = request.registry.storage, collection_uri(bid, cid)
@@ -224,7 +258,7 @@ def add_changeset_services(config: Configurator) -> None:
         "GET",
         list_changeset,
         schema=ListChangesetRequest(),
-        validators=[query_string_size_validator, colander_validator, redirect_old_since],
+        validators=[query_string_validator, colander_validator, redirect_old_since],
         operation_id="get_changes_changeset",
         response_schemas=LIST_RESPONSES,
         **view_arguments,
@@ -241,7 +275,7 @@ def add_changeset_services(config: Configurator) -> None:
         "GET",
         collection_changeset,
         schema=ChangesetRequest(),
-        validators=[query_string_size_validator, colander_validator],
+        validators=[query_string_validator, colander_validator],
         operation_id="get_collection_changeset",
         response_schemas=COLLECTION_RESPONSES,
         **view_arguments,

@@ -109,8 +109,10 @@ class ListChangesetRequest(colander.MappingSchema):
     querystring = ListChangesetQuerystring()
 
 
-def query_string_size_validator(request, **kwargs) -> None:
-    """Cornice validator: refuse oversized query strings (400, Kinto's format)."""
+def query_string_validator(request, **kwargs) -> None:
+    """Cornice validator: refuse oversized query strings, and NUL characters
+    (PostgreSQL cannot store nor compare them) in any name or value: 400,
+    in Kinto's format, as Kinto answers a NUL in the filters of its lists."""
     size = len(request.query_string.encode())
     if size > MAX_QUERY_STRING_BYTES:
         request.errors.add(
@@ -118,3 +120,8 @@ def query_string_size_validator(request, **kwargs) -> None:
             "length",
             f"The query string is {size} bytes long; at most {MAX_QUERY_STRING_BYTES}.",
         )
+        return
+    for name, value in request.GET.items():
+        if "\x00" in name or "\x00" in value:
+            request.errors.add("querystring", name, "Invalid character 0x00")
+            return

@@ -29,7 +29,7 @@ from pyramid.security import NO_PERMISSION_REQUIRED
 
 from .access import READERS, reader_principals, readers_filter
 from .entries import PARENT_ID, RECORDS_TIMESTAMP, RESOURCE_NAME
-from .schemas import ListQuerySchema, query_string_size_validator
+from .schemas import ListQuerySchema, query_string_validator
 from .settings import ChangesSettings
 from .utils import entry_id
 
@@ -349,7 +349,7 @@ def add_list_services(config: Configurator) -> None:
         arguments = viewset.plural_arguments(Changes, method)
         arguments["operation_id"] = f"{method.lower()}_changes"
         arguments["validators"] = [
-            query_string_size_validator,
+            query_string_validator,
             *arguments["validators"],
             redirect_old_since,
         ]

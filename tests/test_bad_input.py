@@ -2,6 +2,7 @@
 nothing changes in storage, and the server keeps serving."""
 
 import string
+from urllib.parse import quote
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -171,10 +172,13 @@ QUERY_KEYS = st.sampled_from(
 CHANGESET_KEYS = st.sampled_from(
     ["_expected", "_since", "_limit", "bucket", "collection", "_other", "unknown"]
 )
+# With NUL and other control characters, which PostgreSQL refuses or escapes.
+ODD_TEXT = st.text(alphabet="\x00\x01\x1f\x7fa-_%\\\u2028\ufffd", max_size=6)
 QUERY_VALUES = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70).map(str),
     st.text(alphabet=string.printable, max_size=30),
     st.text(max_size=10),
+    ODD_TEXT,
 )
 
 
@@ -204,8 +208,86 @@ class TestFuzz(BadInputTest):
         self.assert_no_5xx(LIST_CHANGESET, query)
         self.assert_no_5xx("/buckets/b/collections/x/changeset", query, headers=ALICE)
 
+    @settings(
+        max_examples=60,
+        derandomize=True,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    @given(bucket=st.one_of(ODD_TEXT, st.text(max_size=8)), collection=ODD_TEXT)
+    def test_changeset_paths_answer_as_kinto_records(self, bucket, collection):
+        for bid, cid in ((bucket or "b", "x"), ("b", collection or "x"), (bucket, collection)):
+            path = f"/buckets/{quote(bid, safe='')}/collections/{quote(cid, safe='')}"
+            for headers in ({}, ALICE):
+                kinto = self.app.get(f"{path}/records", headers=headers, expect_errors=True)
+                self.send("GET", f"{path}/changeset?_expected=0", headers, kinto.status_int)
+
     def assert_no_5xx(self, url, query, headers=None):
         response = self.app.get(url, params=query, headers=headers or {}, expect_errors=True)
         assert response.status_int < 500, (url, query, response.body[:300])
         if response.status_int >= 400:
             assert response.json["code"] == response.status_int
+
+
+# Bytes in a path segment: NUL and other characters PostgreSQL refuses, and
+# bytes that are not UTF-8, an id too long, URL escapes.
+ODD_SEGMENTS = [
+    "%00",
+    "%01",
+    "%0A",
+    "%7F",
+    "%25",
+    "%5C",
+    "%C0%80",
+    "%ED%A0%80",
+    "%FF",
+    "%E2%80%8B",
+    "%F0%9F%98%80",
+    "x" * 300,
+]
+ODD_PATHS = [
+    "/buckets/main{}/collections/cfr",
+    "/buckets/main/collections/cfr{}",
+]
+
+
+class TestOddPathSegments(BadInputTest):
+    """A changeset answers an odd bucket or collection id as Kinto answers
+    ``GET .../records`` for it: 401/403 for a bucket nobody can read, 404 for
+    a collection missing from a readable bucket, 400 for bytes that are not UTF-8."""
+
+    @pytest.mark.parametrize("path", ODD_PATHS)
+    @pytest.mark.parametrize("segment", ODD_SEGMENTS)
+    def test_same_answer_as_kinto_records(self, path, segment):
+        self.app.put_json(
+            "/buckets/main", {"permissions": {"read": ["system.Everyone"]}}, headers=ALICE
+        )
+        self.create_collection("main", "cfr")
+        collection = path.format(segment)
+        for headers in ({}, ALICE):
+            kinto = self.app.get(f"{collection}/records", headers=headers, expect_errors=True)
+            assert 400 <= kinto.status_int < 500
+            self.send("GET", f"{collection}/changeset?_expected=0", headers, kinto.status_int)
+
+    @pytest.mark.parametrize(
+        "query",
+        [
+            "_expected=%00",
+            "_expected=0&_since=%00",
+            "_expected=0&_limit=1%00",
+            "_expected=0&_other=%00",
+            "_expected=0&%00=1",
+        ],
+    )
+    def test_nul_in_a_changeset_query_is_400(self, query):
+        self.setup_data()
+        before = self.snapshot()
+        for url in (CHANGESET, LIST_CHANGESET):
+            self.send("GET", f"{url}?{query}", ALICE, 400)
+        assert self.snapshot() == before
+
+    @pytest.mark.parametrize("name", ["bucket", "collection"])
+    def test_nul_in_a_list_changeset_filter_is_400(self, name):
+        self.setup_data()
+        response = self.send("GET", f"{LIST_CHANGESET}?_expected=0&{name}=b%00", {}, 400)
+        assert response.json["details"][0]["name"] == name
