@@ -1,9 +1,12 @@
 VENV ?= .venv
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
+# The lowest Kinto that setup.cfg allows (.venv has the newest).
+LOWEST = .venv-lowest
+LOWEST_STAMP = $(LOWEST)/.installed
 BENCH_STAMP = $(VENV)/.bench-installed
 
-.PHONY: install serve test lint format bench bench-quick clean
+.PHONY: install serve test test-newest test-lowest lint format bench bench-quick clean
 
 $(STAMP): setup.py setup.cfg
 	python3 -m venv $(VENV)
@@ -12,6 +15,12 @@ $(STAMP): setup.py setup.cfg
 	touch $(STAMP)
 
 install: $(STAMP)
+
+$(LOWEST_STAMP): setup.py setup.cfg .ci/kinto-lowest.txt
+	python3 -m venv $(LOWEST)
+	$(LOWEST)/bin/pip install --quiet --upgrade pip
+	$(LOWEST)/bin/pip install --quiet -e ".[test]" -c .ci/kinto-lowest.txt
+	touch $(LOWEST_STAMP)
 
 # The benchmarks also draw their plot with matplotlib (the ``bench`` extra).
 $(BENCH_STAMP): $(STAMP)
@@ -22,9 +31,18 @@ $(BENCH_STAMP): $(STAMP)
 serve: install
 	$(BIN)/kinto start --ini config/kinto.ini
 
-## Lint, then the whole suite on memory and PostgreSQL, with a coverage gate.
-test: install lint
+## Lint, then the whole suite on memory and PostgreSQL, with the newest Kinto
+## (with a coverage gate), then with the lowest Kinto that setup.cfg allows.
+test: lint test-newest test-lowest
+
+test-newest: install
+	$(BIN)/pip install --quiet --upgrade "kinto[postgresql] < 27"
+	$(BIN)/python -c "import kinto; print('Kinto', kinto.__version__)"
 	$(BIN)/pytest --cov=kinto_changes --cov-report=term-missing --cov-fail-under=90 tests
+
+test-lowest: $(LOWEST_STAMP)
+	$(LOWEST)/bin/python -c "import kinto; print('Kinto', kinto.__version__)"
+	$(LOWEST)/bin/pytest -p no:cacheprovider tests
 
 lint: install
 	$(BIN)/ruff check kinto_changes tests $(wildcard bench)
@@ -43,4 +61,4 @@ bench-quick: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py --quick
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .coverage
+	rm -rf $(VENV) $(LOWEST) *.egg-info .pytest_cache .coverage
