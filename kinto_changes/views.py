@@ -252,7 +252,8 @@ def redirect_old_since(request, **kwargs) -> None:
     URLs a CDN has to cache.
 
     Validators run after the permission checks and before the view, hence
-    before any storage access.
+    before any storage access; this one runs after the query validators,
+    and only a valid query is redirected.
     """
     settings = request.registry.changes
     since = request.validated.get("querystring", {}).get("_since")
@@ -264,12 +265,22 @@ def redirect_old_since(request, **kwargs) -> None:
     kept = [(name, value) for name, value in request.GET.items() if name != "_since"]
     location = request.path_url + (f"?{urlencode(kept)}" if kept else "")
     redirect = HTTPTemporaryRedirect(location)
-    ttl = settings.since_max_age_redirect_ttl_seconds
-    redirect.cache_expires(seconds=ttl)
-    if request.prefixed_userid is not None:
-        # Same URL for every reader, but never in a shared cache (§3.3).
+    redirect.cache_expires(seconds=settings.since_max_age_redirect_ttl_seconds)
+    # WebOb makes ``Location`` absolute with the request's host: Kinto's
+    # ``http_host`` setting, or else the ``Host`` header, which a shared cache
+    # must not store for everyone. Authenticated answers: never shared (§3.3).
+    from_host_header = not request.registry.settings.get("http_host")
+    if from_host_header or request.prefixed_userid is not None:
         redirect.cache_control.private = True
     raise redirect
+
+
+def validate_list_query(request, **kwargs) -> None:
+    """Cornice validator: what the list would answer 400 for, checked before
+    any redirect (Kinto's resource checks filters, sorting, fields and the
+    pagination token itself, after our schema)."""
+    if not request.errors:
+        ListQuery(request).validate()
 
 
 def public_entry(entry: dict) -> dict:
@@ -280,6 +291,23 @@ def public_entry(entry: dict) -> dict:
     if RECORDS_TIMESTAMP in public:
         public["last_modified"] = public.pop(RECORDS_TIMESTAMP)
     return public
+
+
+class ListQuery(Changes):
+    """The list's query checks, without reading anything: ``Changes``'
+    constructor reads the list's timestamp, this one reads nothing."""
+
+    def __init__(self, request) -> None:
+        self.request, self.context = request, request.context
+        self.model = ChangesModel(request)
+
+    def validate(self) -> None:
+        """Raise Kinto's 400 for an invalid filter, sort, field or token."""
+        limit = self._extract_limit()
+        self._extract_filters()
+        sorting = self._extract_sorting(limit)
+        self._extract_partial_fields()
+        self._extract_pagination_rules_from_token(limit, sorting)
 
 
 class ChangesRouteFactory(RouteFactory):
@@ -351,6 +379,7 @@ def add_list_services(config: Configurator) -> None:
         arguments["validators"] = [
             query_string_validator,
             *arguments["validators"],
+            validate_list_query,
             redirect_old_since,
         ]
         plural.add_view(method, list_view(viewset.get_view("plural", method)), **arguments)

@@ -25,7 +25,7 @@ class TestRedirect(BaseWebTest):
         assert response.headers["Location"] == (
             f"{ORIGIN}{LIST_URL}?_limit=2&bucket=b&_expected=x&_sort=-last_modified"
         )
-        assert response.headers["Cache-Control"] == "max-age=86400"
+        assert response.cache_control.max_age == 86400
         assert "Expires" in response.headers
         followed = self.app.get(response.headers["Location"].removeprefix(ORIGIN), headers=ALICE)
         assert [e["collection"] for e in followed.json["data"]] == ["c"]
@@ -33,11 +33,21 @@ class TestRedirect(BaseWebTest):
     def test_list_changeset(self):
         response = self.app.get(f'{LIST_CHANGESET}?_expected=1&_since="1"&bucket=b', status=307)
         assert response.headers["Location"] == f"{ORIGIN}{LIST_CHANGESET}?_expected=1&bucket=b"
-        assert response.headers["Cache-Control"] == "max-age=86400"
+        assert response.cache_control.max_age == 86400
 
     def test_head(self):
         response = self.app.head(f"{LIST_URL}?_since=1", status=307)
         assert response.headers["Location"] == f"{ORIGIN}{LIST_URL}"
+
+    @pytest.mark.parametrize("url", [f"{LIST_URL}?", f"{LIST_CHANGESET}?_expected=1&"])
+    def test_location_from_the_host_header_stays_out_of_shared_caches(self, url):
+        # Without Kinto's ``http_host``, WebOb builds ``Location`` from ``Host``:
+        # a shared cache keyed on the path would serve it to everyone.
+        headers = {"Host": "evil.example"}
+        response = self.app.get(f"{url}_since=1", headers=headers, status=307)
+        assert response.headers["Location"].startswith("http://evil.example/v1/")
+        assert response.cache_control.private
+        assert response.cache_control.max_age == 86400
 
     def test_authenticated_redirect_stays_out_of_shared_caches(self):
         response = self.app.get(f"{LIST_URL}?_since=1", headers=ALICE, status=307)
@@ -65,10 +75,26 @@ class TestRedirect(BaseWebTest):
             f"{LIST_URL}?_since=-1",
             f"{LIST_CHANGESET}?_since=1",
             f"{LIST_CHANGESET}?_expected=1&_since=1&_limit=0",
+            # Checked by Kinto's resource, after the query schema.
+            f"{LIST_URL}?_since=1&foo=bar",
+            f"{LIST_URL}?_since=1&_sort=foo",
+            f"{LIST_URL}?_since=1&_fields=nope",
+            f"{LIST_URL}?_since=1&_token=garbage",
+            f"{LIST_URL}?_since=1&has_nope=true",
+            f"{LIST_URL}?_since=1&gt_last_modified=abc",
+            f"{LIST_CHANGESET}?_expected=1&_since=1&foo=bar",
+            f"{LIST_CHANGESET}?_expected=1&_since=1&bucket=%00",
         ],
     )
     def test_invalid_queries_are_not_redirected(self, url):
-        assert self.app.get(url, status=400).json["errno"] == 107
+        # The same 400 as without ``_since``: no cacheable redirect for junk.
+        without_since = url.replace("_since=1&", "").replace("&_since=1", "")
+        expected = self.app.get(without_since, status=400).json
+        response = self.app.get(url, status=400)
+        assert response.json["errno"] == 107
+        assert response.json["message"] == expected["message"]
+        if url.startswith(LIST_URL):
+            self.app.head(url, status=400)
 
 
 class TestRedirectHost(BaseWebTest):
@@ -76,9 +102,17 @@ class TestRedirectHost(BaseWebTest):
     def get_app_settings(cls, backend):
         return {**base_settings(backend), "http_scheme": "https", "http_host": "cdn.example.com"}
 
-    def test_absolute_url_from_kinto_settings(self):
-        response = self.app.get(f"{LIST_URL}?_since=1&_limit=2", status=307)
-        assert response.headers["Location"] == f"https://cdn.example.com/v1{LIST_URL}?_limit=2"
+    @pytest.mark.parametrize("url", [f"{LIST_URL}?", f"{LIST_CHANGESET}?_expected=1&"])
+    def test_absolute_url_from_kinto_settings_publicly_cached(self, url):
+        headers = {"Host": "evil.example"}
+        response = self.app.get(f"{url}_since=1&_limit=2", headers=headers, status=307)
+        path = url.replace("_since=1&", "")
+        assert response.headers["Location"] == f"https://cdn.example.com/v1{path}_limit=2"
+        assert response.headers["Cache-Control"] == "max-age=86400"
+
+    def test_authenticated_redirect_stays_private(self):
+        response = self.app.get(f"{LIST_URL}?_since=1", headers=ALICE, status=307)
+        assert response.cache_control.private
 
 
 class TestRedirectSettings(BaseWebTest):
@@ -92,7 +126,7 @@ class TestRedirectSettings(BaseWebTest):
 
     def test_age_and_ttl(self):
         response = self.app.get(f"{LIST_URL}?_since={days_ago(1.1)}", status=307)
-        assert response.headers["Cache-Control"] == "max-age=60"
+        assert response.cache_control.max_age == 60
         self.app.get(f"{LIST_URL}?_since={days_ago(0.9)}", status=200)
 
 
