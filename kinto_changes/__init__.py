@@ -14,6 +14,12 @@ from .views import add_list_services
 
 __version__ = version("kinto-changes")
 
+# The original plugin's text: clients and dashboards may show or match it.
+CAPABILITY_DESCRIPTION = (
+    "Track modifications of records in Kinto and store the collection timestamps "
+    "into a specific bucket and collection."
+)
+
 
 def includeme(config: Configurator) -> None:
     """Track the records timestamps of the monitored collections.
@@ -30,8 +36,7 @@ def includeme(config: Configurator) -> None:
 
     config.add_api_capability(
         "changes",
-        description="Track modifications of records in Kinto and store "
-        "the collection timestamps into a specific collection.",
+        description=CAPABILITY_DESCRIPTION,
         url="https://github.com/Kinto/kinto-changes",
         version=__version__,
         collections=list(settings.collections),

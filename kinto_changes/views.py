@@ -8,6 +8,7 @@ It is a Kinto resource whose model reads the entries written by
 ``last_modified`` is its collection's exact records timestamp.
 """
 
+import functools
 from collections.abc import Callable
 from operator import itemgetter
 from urllib.parse import urlencode
@@ -31,7 +32,7 @@ from .access import READERS, reader_principals, readers_filter
 from .entries import PARENT_ID, RECORDS_TIMESTAMP, RESOURCE_NAME
 from .schemas import ListQuerySchema, query_string_validator
 from .settings import ChangesSettings
-from .utils import entry_id
+from .utils import NEWEST_FIRST, entry_id, iter_pages
 
 
 DAY_MSEC = 24 * 3600 * 1000
@@ -100,17 +101,21 @@ class ChangesModel(Model):
     def get_objects(self, filters=None, include_deleted=False, limit=None, **kwargs) -> list:
         kwargs.pop("parent_id", None)
         filters = list(filters or [])
+        sorting = kwargs.pop("sorting", None) or []
         if self.filter_in_storage:
             # Ours come last: a ``has_`` filter must not override them.
             filters += self.visibility_filters(include_deleted)
             if filters_are_exact(self.settings):
-                return list_entries(self.storage, filters=filters, limit=limit, **kwargs)
-            sorting = []  # The storage sorts, visibility is refined below.
-            entries = list_entries(self.storage, filters=filters, **kwargs)
+                return list_entries(
+                    self.storage, filters=filters, sorting=sorting, limit=limit, **kwargs
+                )
+            # A superset, read to the end (not cut at the storage's fetch
+            # size), then refined below: pages and counts stay exact.
+            fetch = functools.partial(list_entries, self.storage, sorting=[NEWEST_FIRST], **kwargs)
+            entries = list(iter_pages(fetch, filters))
         else:
             # Kinto's memory backend filters and sorts with generic comparisons,
             # several per object: read unsorted, keep the visible entries, then sort.
-            sorting = kwargs.pop("sorting", None) or []
             entries = super().get_objects(filters, parent_id=PARENT_ID, **kwargs)
         visible = visible_entries(self.settings, self.principals, entries, include_deleted)
         visible = sort_entries(visible, sorting)

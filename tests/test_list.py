@@ -12,6 +12,16 @@ class ListTest(BaseWebTest):
         for i in range(count):
             self.create_collection(bucket, f"c{i}")
 
+    def pages(self, params: str) -> list[dict]:
+        """Every entry of the list, following ``Next-Page``."""
+        url, entries = f"{LIST_URL}?{params}", []
+        while url:
+            response = self.app.get(url, headers=ALICE)
+            entries += response.json["data"]
+            next_page = response.headers.get("Next-Page")
+            url = next_page and next_page.split("/v1", 1)[1]
+        return entries
+
 
 class TestProtocol(ListTest):
     def test_entry_shape_and_ids_match_the_original_plugin(self):
@@ -153,15 +163,6 @@ class TestPagination(ListTest):
     @classmethod
     def get_app_settings(cls, backend):
         return {**super().get_app_settings(backend), "paginate_by": 3}
-
-    def pages(self, params: str) -> list[dict]:
-        url, entries = f"{LIST_URL}?{params}", []
-        while url:
-            response = self.app.get(url, headers=ALICE)
-            entries += response.json["data"]
-            next_page = response.headers.get("Next-Page")
-            url = next_page and next_page.split("/v1", 1)[1]
-        return entries
 
     def test_every_entry_exactly_once_by_default(self):
         self.fill(8)
@@ -333,3 +334,47 @@ class TestRealMonitorBucket(ListTest):
         assert set(self.entries()) == {("b", "c0"), ("monitor", "other")}
         # The list's URL stays the plugin's: no record can be written there.
         self.app.post_json(LIST_URL, {"data": {"x": 1}}, headers=ALICE, status=405)
+
+
+class TestMixedSelectionCounts(ListTest):
+    """Bucket URIs with collection URIs of other buckets select no storage
+    filter can express: the list reads those buckets' entries to the end,
+    whatever ``storage_max_fetch_size``, so counts and pages stay exact."""
+
+    @classmethod
+    def get_app_settings(cls, backend):
+        return {
+            **super().get_app_settings(backend),
+            "changes.resources": "/buckets/blocklists /buckets/main/collections/cfr",
+            "changes.excluded_collections": "/buckets/blocklists/collections/hidden",
+            "storage_max_fetch_size": 3,
+        }
+
+    def fill_mix(self) -> set:
+        self.fill(5, bucket="blocklists")
+        for bid, cid in (("blocklists", "hidden"), ("main", "cfr"), ("main", "other")):
+            self.create_collection(bid, cid)
+        return {("blocklists", f"c{i}") for i in range(5)} | {("main", "cfr")}
+
+    def test_total_objects_is_what_paging_returns(self):
+        monitored = self.fill_mix()
+        head = self.app.head(LIST_URL, headers=ALICE)
+        assert head.headers["Total-Objects"] == "6"
+        for params in ("", "_limit=2", "_sort=collection&_limit=4", "_sort=-bucket,id"):
+            entries = self.pages(params)
+            assert len(entries) == 6, params
+            assert {(e["bucket"], e["collection"]) for e in entries} == monitored
+
+    def test_filters_and_tombstones(self):
+        self.fill_mix()
+        etag = self.list_etag()
+        self.app.delete("/buckets/blocklists/collections/c0", headers=ALICE)
+        self.app.delete("/buckets/main/collections/other", headers=ALICE)
+        head = self.app.head(f"{LIST_URL}?bucket=blocklists", headers=ALICE)
+        assert head.headers["Total-Objects"] == "4"
+        changes = self.pages(f"_since={etag}&_limit=1")
+        assert [(e["collection"], e.get("deleted")) for e in changes] == [("c0", True)]
+        changeset = self.app.get(
+            "/buckets/monitor/collections/changes/changeset?_expected=0", headers=ALICE
+        ).json["changes"]
+        assert len(changeset) == 5

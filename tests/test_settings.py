@@ -66,6 +66,12 @@ class TestListenerSpelling(BaseWebTest):
         capability = self.app.get("/").json["capabilities"]["changes"]
         assert capability["collections"] == ["/buckets/a"]
         assert set(capability) == {"description", "url", "version", "collections"}
+        # The original plugin's text, word for word.
+        assert capability["description"] == (
+            "Track modifications of records in Kinto and store the collection "
+            "timestamps into a specific bucket and collection."
+        )
+        assert capability["url"] == "https://github.com/Kinto/kinto-changes"
 
 
 def listed_as(test, headers) -> set:
