@@ -1,49 +1,77 @@
-"""Who may see an entry of the list.
+"""Who may see an entry of the list, now and in a reader's past.
 
 With nothing configured every collection is monitored, and a reader sees the
-entries of the collections they may read: whoever has ``read`` or ``write``
-on a collection or on its bucket (Kinto's inheritance for ``GET .../records``).
+entries of the collections they may read, as Kinto decides when it lists
+``GET /buckets/{bid}/collections`` for them: ``read`` or ``write`` on the
+collection or on its bucket. Three things are stored for that, in Kinto's
+storage under the entries' parent id:
 
-These principals are resolved when an entry is written and stored with it
-(``READERS``), as Kinto's history plugin does for its entries, so that:
+- each entry keeps the principals of its *collection's* permissions
+  (``READERS``), written when the collection is created or its permissions
+  change: one entry, whatever the size of the bucket;
+- each bucket has a record of its principals (``BUCKETS``): a change of a
+  bucket's permissions rewrites one record, not the entries of its collections;
+- each change of access (a bucket's principals, a collection losing
+  principals, a group's members) appends one record to a log (``ACCESS``),
+  at a cursor of its own, naming the principals it *concerns*.
 
-- reading the list costs one filter, never a permission query per entry;
-- a tombstone keeps the readers its collection had, although Kinto deletes
-  the permissions of a deleted collection.
+A tombstone keeps the principals its collection and bucket had when it was
+deleted (Kinto deletes their permissions), and is told to those readers only.
 
-They are resolved again whenever they may change: a collection created or
-updated (its permissions are part of it), a bucket updated (the entries of
-all its collections). A reader's groups are resolved when they read, by Kinto.
+A reader's past is what the log is for. A ``_since=<ETag>`` poll by a reader
+that an access change concerned after that ETag (they may have gained or lost
+access; a group they joined or left) is answered as an old ``_since``: a
+redirect to the full list, which the client takes instead of its view. For
+every other reader, access did not move since their ETag, so the entries
+changed since then, filtered by their access now, are exactly what changed
+for them. For the same reason a tombstone is never shown to a reader that an
+access change concerned after it: a member who joins a group later does not
+learn the collections the group could read before.
 """
+
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from kinto.core.permission import PermissionBase
 from kinto.core.permission.memory import Permission as MemoryPermission
-from kinto.core.storage import Filter
+from kinto.core.storage import Filter, Sort, StorageBase
+from kinto.core.storage import exceptions as storage_exceptions
 from kinto.core.utils import COMPARISON
 
 from .settings import ChangesSettings
-from .utils import collection_uri
+from .utils import collection_uri, iter_objects
 
 
-# Data field of an entry: the principals who may read its collection, sorted.
+# Data field of an entry: the principals of its collection's permissions (of its
+# collection's and its bucket's for a tombstone), sorted.
 READERS = "_readers"
 # Permissions that let a principal read a collection's records.
 READ_PERMISSIONS = ("read", "write")
+# Resource names, under the entries' parent id: the buckets' principals
+# (``{"readers": [...]}``, id = bucket id) and the log of access changes
+# (``{"concerned": [...]}``, ``last_modified`` = its cursor).
+BUCKETS = "changes-bucket"
+ACCESS = "changes-access"
 
 
 def collections_readers(
     permission: PermissionBase, keys: list[tuple[str, str]]
 ) -> dict[tuple[str, str], list[str]]:
-    """``{(bucket_id, collection_id): sorted principals}``, from the permission backend."""
-    uris = {f"/buckets/{bid}" for bid, _ in keys} | {collection_uri(*key) for key in keys}
-    principals = _principals_by_uri(permission, sorted(uris))
-    return {
-        (bid, cid): sorted(principals[f"/buckets/{bid}"] | principals[collection_uri(bid, cid)])
-        for bid, cid in keys
-    }
+    """``{(bucket_id, collection_id): sorted principals}`` of the collections' own permissions."""
+    principals = principals_by_uri(permission, [collection_uri(*key) for key in keys])
+    return {key: sorted(principals[collection_uri(*key)]) for key in keys}
 
 
-def _principals_by_uri(permission: PermissionBase, uris: list[str]) -> dict[str, set[str]]:
+def buckets_readers(permission: PermissionBase, bucket_ids: Iterable[str]) -> dict[str, list[str]]:
+    """``{bucket_id: sorted principals}`` of the buckets' permissions."""
+    bucket_ids = sorted(set(bucket_ids))
+    principals = principals_by_uri(permission, [f"/buckets/{bid}" for bid in bucket_ids])
+    return {bid: sorted(principals[f"/buckets/{bid}"]) for bid in bucket_ids}
+
+
+def principals_by_uri(permission: PermissionBase, uris: list[str]) -> dict[str, set[str]]:
+    if not uris:
+        return {}
     if isinstance(permission, MemoryPermission):
         # Kinto's memory backend fails on absent permissions when they are
         # named, and scans all its keys per object when they are not.
@@ -60,8 +88,74 @@ def _principals_by_uri(permission: PermissionBase, uris: list[str]) -> dict[str,
     }
 
 
-def reader_principals(settings: ChangesSettings, principals: list[str]) -> frozenset | None:
-    """The principals whose entries a reader sees, ``None`` when they see every entry.
+def stored_buckets_readers(storage: StorageBase, parent_id: str, bucket_ids) -> dict[str, list]:
+    """The stored principals of these buckets (absent: no record yet)."""
+    if not bucket_ids:
+        return {}
+    selector = Filter("id", sorted(set(bucket_ids)), COMPARISON.IN)
+    records = iter_objects(storage, BUCKETS, parent_id, filters=[selector])
+    return {record["id"]: record["readers"] for record in records}
+
+
+def store_bucket_readers(storage: StorageBase, parent_id: str, bucket_id: str, readers) -> None:
+    if readers is None:
+        try:
+            storage.delete(resource_name=BUCKETS, parent_id=parent_id, object_id=bucket_id)
+        except storage_exceptions.ObjectNotFoundError:
+            pass
+        return
+    obj = {"readers": list(readers)}
+    storage.update(resource_name=BUCKETS, parent_id=parent_id, object_id=bucket_id, obj=obj)
+
+
+def log_access_change(storage: StorageBase, parent_id: str, cursor: int, concerned) -> None:
+    """Append an access change to the log, at ``cursor``."""
+    obj = {"concerned": sorted(set(concerned)), "last_modified": cursor}
+    storage.update(resource_name=ACCESS, parent_id=parent_id, object_id=str(cursor), obj=obj)
+
+
+def newest_access_cursor(storage: StorageBase, parent_id: str) -> int:
+    newest = storage.list_all(
+        resource_name=ACCESS, parent_id=parent_id, sorting=[Sort("last_modified", -1)], limit=1
+    )
+    return newest[0]["last_modified"] if newest else 0
+
+
+@dataclass(frozen=True)
+class Reader:
+    """What one reader may see of the list."""
+
+    principals: frozenset[str]
+    # The buckets they may read: every live entry of these is theirs.
+    buckets: frozenset[str]
+
+    def sees(self, entry: dict, tombstones_after: int) -> bool:
+        """Whether this reader sees this stored entry (cursor in ``last_modified``)."""
+        readers = entry.get(READERS, ())
+        if entry.get("deleted"):
+            return entry["last_modified"] > tombstones_after and not self.principals.isdisjoint(
+                readers
+            )
+        return entry["bucket"] in self.buckets or not self.principals.isdisjoint(readers)
+
+    def rules(self, include_deleted: bool, tombstones_after: int) -> list[list[Filter]]:
+        """:meth:`sees` as storage filters: alternatives (OR) of filters (AND)."""
+        readers = Filter(READERS, sorted(self.principals), COMPARISON.CONTAINS_ANY)
+        live = Filter("deleted", True, COMPARISON.NOT)
+        rules = [[readers, live]]
+        if self.buckets:
+            rules.append([Filter("bucket", sorted(self.buckets), COMPARISON.IN), live])
+        if include_deleted:
+            tombstone = Filter("deleted", True, COMPARISON.EQ)
+            newer = Filter("last_modified", tombstones_after, COMPARISON.GT)
+            rules.append([readers, tombstone, newer])
+        return rules
+
+
+def reader_for(
+    storage: StorageBase, parent_id: str, settings: ChangesSettings, principals: list[str]
+) -> Reader | None:
+    """What a reader with these principals may see, ``None`` when they see every entry.
 
     Every entry: an explicit ``collections`` setting publishes its entries to
     every reader allowed by ``principals``, and Kinto's
@@ -71,9 +165,25 @@ def reader_principals(settings: ChangesSettings, principals: list[str]) -> froze
     principals = frozenset(principals)
     if not settings.monitors_everything or not principals.isdisjoint(settings.global_readers):
         return None
-    return principals
+    selector = Filter("readers", sorted(principals), COMPARISON.CONTAINS_ANY)
+    buckets = iter_objects(storage, BUCKETS, parent_id, filters=[selector])
+    return Reader(principals, frozenset(bucket["id"] for bucket in buckets))
 
 
-def readers_filter(principals: frozenset[str]) -> Filter:
-    """The storage filter keeping the entries that one of ``principals`` may read."""
-    return Filter(READERS, sorted(principals), COMPARISON.CONTAINS_ANY)
+def last_concerned(
+    storage: StorageBase, parent_id: str, principals: frozenset[str], since: int = 0
+) -> int:
+    """The cursor of the newest access change after ``since`` concerning one of
+    these principals (``since`` if none)."""
+    filters = [
+        Filter("concerned", sorted(principals), COMPARISON.CONTAINS_ANY),
+        Filter("last_modified", since, COMPARISON.GT),
+    ]
+    newest = storage.list_all(
+        resource_name=ACCESS,
+        parent_id=parent_id,
+        filters=filters,
+        sorting=[Sort("last_modified", -1)],
+        limit=1,
+    )
+    return newest[0]["last_modified"] if newest else since

@@ -33,6 +33,7 @@ from .views import (
     ChangesRouteFactory,
     list_cache_seconds,
     public_entry,
+    redirect_if_access_changed,
     redirect_old_since,
     set_cache_headers,
 )
@@ -167,6 +168,7 @@ def list_changeset(request) -> dict:
     """The list entries (newest cursor first) and the list's cursor."""
     query = request.validated["querystring"]
     model = ChangesModel(request)
+    redirect_if_access_changed(request, model)
     fetch = functools.partial(
         model.get_objects, sorting=[NEWEST_FIRST], include_deleted="_since" in query
     )

@@ -23,7 +23,16 @@ from kinto.core.storage import Filter, Sort, StorageBase
 from kinto.core.storage import exceptions as storage_exceptions
 from kinto.core.utils import COMPARISON, msec_time, sqlalchemy
 
-from .access import READERS, collections_readers
+from .access import (
+    ACCESS,
+    READERS,
+    buckets_readers,
+    collections_readers,
+    log_access_change,
+    newest_access_cursor,
+    store_bucket_readers,
+    stored_buckets_readers,
+)
 from .settings import ChangesSettings
 from .utils import collection_uri, entry_id, iter_objects
 
@@ -50,8 +59,8 @@ class Change:
 
     bucket_id: str
     collection_id: str
-    # True when the event may have changed who can read it (its permissions
-    # or its bucket's): the writer resolves its readers again.
+    # True when the event may have changed its permissions: the writer
+    # resolves its readers again.
     access_changed: bool = False
 
 
@@ -61,13 +70,13 @@ class Pending:
 
     changes: list[Change] = field(default_factory=list)
     deleted_buckets: list[str] = field(default_factory=list)
-    # Buckets whose permissions may have changed, hence their collections' readers.
+    # Buckets whose permissions may have changed (created or updated).
     updated_buckets: list[str] = field(default_factory=list)
-    # Groups that gained members: these may now read the collections naming them.
-    grown_groups: list[str] = field(default_factory=list)
+    # Principals whose access changed otherwise: members who joined or left a group.
+    concerned: set[str] = field(default_factory=set)
 
     def __bool__(self) -> bool:
-        return any((self.changes, self.deleted_buckets, self.updated_buckets, self.grown_groups))
+        return any((self.changes, self.deleted_buckets, self.updated_buckets, self.concerned))
 
 
 @dataclass(frozen=True)
@@ -138,9 +147,15 @@ class MemoryCursorLock:
         # The memory backend keeps the newest ``last_modified`` of each parent:
         # read ours alone (``all_resources_timestamps`` walks every parent).
         # Only once there is one: ``resource_timestamp`` would store one.
-        if RESOURCE_NAME not in storage._timestamps.get(PARENT_ID, {}):
-            return 0
-        return storage.resource_timestamp(resource_name=RESOURCE_NAME, parent_id=PARENT_ID)
+        stored = storage._timestamps.get(PARENT_ID, {})
+        return max(
+            (
+                storage.resource_timestamp(resource_name=name, parent_id=PARENT_ID)
+                for name in (RESOURCE_NAME, ACCESS)
+                if name in stored
+            ),
+            default=0,
+        )
 
     # Under the memory backend's own lock (``storage``'s), as its ``update``.
     store = staticmethod(synchronized(store_in_memory))
@@ -170,11 +185,18 @@ class PostgreSQLCursorLock:
     STATES = """
     WITH base AS (
       SELECT as_epoch(clock_timestamp()::TIMESTAMP) AS now,
-             COALESCE((SELECT as_epoch(last_modified)
-                         FROM objects
-                        WHERE parent_id = :parent_id AND resource_name = :resource_name
-                        ORDER BY last_modified DESC
-                        LIMIT 1), 0) AS newest_cursor
+             GREATEST(
+               COALESCE((SELECT as_epoch(last_modified)
+                           FROM objects
+                          WHERE parent_id = :parent_id AND resource_name = :resource_name
+                          ORDER BY last_modified DESC
+                          LIMIT 1), 0),
+               -- The cursors of access changes (``access.ACCESS``).
+               COALESCE((SELECT as_epoch(last_modified)
+                           FROM objects
+                          WHERE parent_id = :parent_id AND resource_name = 'changes-access'
+                          ORDER BY last_modified DESC
+                          LIMIT 1), 0)) AS newest_cursor
     ), states AS (
       SELECT c.*,
              EXISTS (SELECT 1
@@ -301,7 +323,8 @@ class PostgreSQLCursorLock:
             sorting=[Sort("last_modified", -1)],
             limit=1,
         )
-        return newest[0]["last_modified"] if newest else 0
+        entries = newest[0]["last_modified"] if newest else 0
+        return max(entries, newest_access_cursor(storage, PARENT_ID))
 
     def store(self, storage: StorageBase, object_id: str, entry: dict) -> None:
         storage.update(
@@ -391,7 +414,8 @@ class EntryWriter:
         self.settings: ChangesSettings = registry.changes
 
     def write(self, pending: Pending) -> None:
-        """Write the entries of the collections that ``pending`` touched."""
+        """Write the entries of the collections that ``pending`` touched, the
+        principals of its buckets, and one record of the access it changed."""
         host = self.settings.http_host
         keys = list(dict.fromkeys((c.bucket_id, c.collection_id) for c in pending.changes))
         changed = {(c.bucket_id, c.collection_id) for c in pending.changes if c.access_changed}
@@ -400,17 +424,13 @@ class EntryWriter:
             self.storage, host, keys, resolve=changed, tracks_readers=tracks
         ) as locked:
             self.now, self.cursor = locked.now, locked.newest_cursor
+            self.concerned = set(pending.concerned)
             deleted = [
                 k for k in self._in_buckets(pending.deleted_buckets) if k not in locked.states
             ]
             states = {**locked.states, **read_states(self.storage, host, deleted)}
-            # Their collections existed when the lock was granted, and those this
-            # transaction deleted are in ``changes``: only their readers can change.
-            regranted = self._in_buckets(pending.updated_buckets)
-            self.announced = self._readable_by(pending.grown_groups)
-            for key, entry in {**regranted, **self.announced}.items():
-                states.setdefault(key, CollectionState(True, entry[RECORDS_TIMESTAMP], entry))
-            readers = self._readers(states, changed | regranted.keys())
+            buckets = self._stored_buckets(states, pending)
+            readers = self._readers(states, changed)
             for (bucket_id, collection_id), state in states.items():
                 # Also for record changes: Kinto checks the collection when a
                 # request starts, and another request can delete it before the
@@ -418,7 +438,44 @@ class EntryWriter:
                 if state.exists:
                     self.upsert(bucket_id, collection_id, state, readers)
                 else:
-                    self.tombstone(bucket_id, collection_id, state)
+                    self.tombstone(bucket_id, collection_id, state, buckets.get(bucket_id))
+            self._write_buckets(buckets, pending)
+            if self.concerned:
+                self.cursor = max(self.cursor + 1, self.now)
+                log_access_change(self.storage, PARENT_ID, self.cursor, self.concerned)
+
+    def _stored_buckets(self, states: dict, pending: Pending) -> dict[str, list | None]:
+        """The stored principals of the buckets whose principals may have
+        changed, or that new entries and tombstones need (not on record writes)."""
+        if not self.settings.monitors_everything:
+            return {}
+        bucket_ids = {*pending.updated_buckets, *pending.deleted_buckets}
+        bucket_ids |= {
+            bid
+            for (bid, _), state in states.items()
+            if not state.exists or not state.entry or state.entry.get("deleted")
+        }
+        stored = stored_buckets_readers(self.storage, PARENT_ID, bucket_ids)
+        return {bid: stored.get(bid) for bid in bucket_ids}
+
+    def _write_buckets(self, stored: dict[str, list | None], pending: Pending) -> None:
+        """Store the principals of the buckets that changed, appeared or went.
+
+        Their collections' entries are left alone: readers see a bucket's
+        collections through its record. Who gained or lost one of its
+        principals is concerned by the change (not for a new record: a new
+        bucket has no collection yet, and an entry written before this record
+        existed holds its bucket's principals too).
+        """
+        existing = [bid for bid in stored if bucket_exists(self.storage, bid)]
+        current = buckets_readers(self.permission, existing)
+        for bucket_id, before in stored.items():
+            after = current.get(bucket_id)
+            if after == before:
+                continue
+            store_bucket_readers(self.storage, PARENT_ID, bucket_id, after)
+            if after is not None and before is not None:
+                self.concerned |= set(after).symmetric_difference(before)
 
     def _readers(self, states: dict, access_changed: set) -> dict[tuple[str, str], list[str]]:
         """The readers to resolve again: where access changed, where never
@@ -450,20 +507,26 @@ class EntryWriter:
         # 409 rolled it back: an unchanged entry keeps its cursor, so that
         # pollers are not told about a change that did not happen. New
         # readers get a new cursor, dated now (the records timestamp is
-        # unchanged), so that their ``_since`` polls show what they may now read.
-        announced = (bucket_id, collection_id) in self.announced
-        if moved or entry.get(READERS) != new_readers or announced:
+        # unchanged), so that their ``_since`` polls show what they may now
+        # read; those who lost it are concerned by the change.
+        if moved or entry.get(READERS) != new_readers:
             extra = {RECORDS_TIMESTAMP: timestamp}
             if new_readers is not None:
                 extra[READERS] = new_readers
+            if not entry.get("deleted"):
+                self.concerned |= set(entry.get(READERS, ())) - set(new_readers or ())
             self._store(bucket_id, collection_id, timestamp if moved else self.now, extra)
 
-    def tombstone(self, bucket_id: str, collection_id: str, state: CollectionState) -> None:
-        # Kinto deleted the collection's permissions: keep the readers it had.
+    def tombstone(
+        self, bucket_id: str, collection_id: str, state: CollectionState, bucket_readers
+    ) -> None:
+        # Kinto deleted the collection's permissions (and its bucket's, when
+        # the bucket is deleted): keep the principals they had.
         if not state.entry.get("deleted"):
             extra = {"deleted": True}
             if READERS in state.entry:
-                extra[READERS] = state.entry[READERS]
+                principals = {*state.entry[READERS], *(bucket_readers or ())}
+                extra[READERS] = sorted(principals)
             self._store(bucket_id, collection_id, self.now, extra)
 
     def _store(self, bucket_id: str, collection_id: str, timestamp: int, extra: dict) -> None:
@@ -483,10 +546,6 @@ class EntryWriter:
         """The live entries of the collections of these buckets."""
         return self._live_entries(Filter("bucket", list(bucket_ids), COMPARISON.IN))
 
-    def _readable_by(self, principals: list[str]) -> dict[tuple[str, str], dict]:
-        """The live entries that one of these principals may read."""
-        return self._live_entries(Filter(READERS, list(principals), COMPARISON.CONTAINS_ANY))
-
     def _live_entries(self, selector: Filter) -> dict[tuple[str, str], dict]:
         if not selector.value:
             return {}
@@ -505,6 +564,14 @@ def _stored(storage: StorageBase, object_id: str) -> dict:
         return storage.get(resource_name=RESOURCE_NAME, parent_id=PARENT_ID, object_id=object_id)
     except storage_exceptions.ObjectNotFoundError:
         return {}
+
+
+def bucket_exists(storage: StorageBase, bucket_id: str) -> bool:
+    try:
+        storage.get(resource_name="bucket", parent_id="", object_id=bucket_id)
+    except storage_exceptions.ObjectNotFoundError:
+        return False
+    return True
 
 
 def _exists(storage: StorageBase, bucket_id: str, collection_id: str) -> bool:

@@ -50,7 +50,7 @@ def on_resource_changed(event: ResourceChanged) -> None:
     payload = event.payload
     resource_name, action = payload["resource_name"], ACTIONS(payload["action"])
     if resource_name == "group":
-        note_grown_groups(event)
+        note_members_changes(event)
         return
     settings = event.request.registry.changes
     changes, buckets = touched(event)
@@ -87,25 +87,24 @@ def touched(event: ResourceChanged) -> tuple[list[Change], list[str]]:
         ], []
     if resource_name == "bucket" and action == ACTIONS.DELETE:
         return [], impacted_ids
-    if resource_name == "bucket" and action == ACTIONS.UPDATE and access:
-        return [], impacted_ids
+    if resource_name == "bucket" and access:
+        return [], impacted_ids  # Created or updated: its principals may have changed.
     return [], []
 
 
-def note_grown_groups(event: ResourceChanged) -> None:
-    """New members may read the collections naming the group: with nothing
-    configured, their entries get a new cursor, so that ``_since`` polls show them."""
+def note_members_changes(event: ResourceChanged) -> None:
+    """Members who joined or left a group (created, updated or deleted) are
+    concerned by an access change: with nothing configured, their next
+    ``_since`` poll is answered with the full list."""
     if not event.request.registry.changes.monitors_everything:
         return
-    bucket_id = event.payload["bucket_id"]
-    grown = [
-        f"/buckets/{bucket_id}/groups/{impacted['new']['id']}"
-        for impacted in event.impacted_objects
-        if set(impacted["new"].get("members", ()))
-        - set(impacted.get("old", {}).get("members", ()))
-    ]
-    if grown:
-        pending_changes(event.request).grown_groups.extend(grown)
+    concerned = set()
+    for impacted in event.impacted_objects:
+        before = impacted.get("old", {}).get("members", ())
+        after = () if impacted["new"].get("deleted") else impacted["new"].get("members", ())
+        concerned |= set(before).symmetric_difference(after)
+    if concerned:
+        pending_changes(event.request).concerned |= concerned
 
 
 def initialize_records_timestamps(storage, created: list[Change]) -> None:

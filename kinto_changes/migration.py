@@ -12,7 +12,7 @@ import transaction
 from kinto.core.storage.postgresql.migrator import PostgreSQLPluginMigration
 from pyramid.settings import asbool
 
-from .access import READERS, collections_readers
+from .access import BUCKETS, READERS, buckets_readers, collections_readers
 from .entries import PARENT_ID, RECORDS_TIMESTAMP, RESOURCE_NAME, Change, EntryWriter, Pending
 from .utils import collection_uri, entry_id, iter_objects
 
@@ -39,11 +39,15 @@ class CatchUp(PostgreSQLPluginMigration):
             logger.info("kinto_changes: no storage schema yet, nothing to catch up.")
             return
         changes = stale_changes(self.registry)
-        logger.info(f"kinto_changes: {len(changes)} entries to catch up.")
-        if dry_run or not changes:
+        buckets = stale_buckets(self.registry)
+        logger.info(
+            f"kinto_changes: {len(changes)} entries to catch up, "
+            f"and the principals of {len(buckets)} buckets."
+        )
+        if dry_run or not (changes or buckets):
             return
         with transaction.manager:
-            EntryWriter(self.registry).write(Pending(changes=changes))
+            EntryWriter(self.registry).write(Pending(changes=changes, updated_buckets=buckets))
 
 
 def stale_changes(registry) -> list[Change]:
@@ -66,6 +70,18 @@ def stale_changes(registry) -> list[Change]:
         if key not in seen and settings.is_monitored(*key) and not entry.get("deleted"):
             stale.append(Change(entry["bucket"], entry["collection"]))
     return stale
+
+
+def stale_buckets(registry) -> list[str]:
+    """The buckets whose stored principals are missing, out of date, or left
+    behind by a deleted bucket (with nothing configured)."""
+    storage = registry.storage
+    if not registry.changes.monitors_everything:
+        return []
+    stored = {r["id"]: r["readers"] for r in iter_objects(storage, BUCKETS, PARENT_ID)}
+    existing = [bucket["id"] for bucket in iter_objects(storage, "bucket", "")]
+    current = buckets_readers(registry.permission, existing)
+    return sorted(bid for bid in {*stored, *current} if stored.get(bid) != current.get(bid))
 
 
 def stale_in_bucket(registry, keys: list[tuple[str, str]], entries: dict) -> list[Change]:

@@ -28,7 +28,7 @@ from pyramid.config import Configurator
 from pyramid.httpexceptions import HTTPMethodNotAllowed, HTTPTemporaryRedirect
 from pyramid.security import NO_PERMISSION_REQUIRED
 
-from .access import READERS, reader_principals, readers_filter
+from .access import READERS, Reader, last_concerned, reader_for
 from .entries import PARENT_ID, RECORDS_TIMESTAMP, RESOURCE_NAME
 from .schemas import ListQuerySchema, query_string_validator
 from .settings import ChangesSettings
@@ -89,10 +89,25 @@ class ChangesModel(Model):
         super().__init__(registry.storage, registry.permission, resource_name=RESOURCE_NAME)
         self.settings = registry.changes
         self.cursor_lock = registry.changes_cursor_lock
-        self.principals = reader_principals(self.settings, request.prefixed_principals)
+        self.principals = request.prefixed_principals
         # Kinto's memory backend applies filters with generic comparisons,
         # several per object: there, visibility is checked in Python.
         self.filter_in_storage = not isinstance(registry.storage, MemoryBasedStorage)
+        self.concerned_after: dict[int, int] = {}
+
+    @functools.cached_property
+    def reader(self) -> Reader | None:
+        """What this reader may see (``None``: everything); read when first needed."""
+        return reader_for(self.storage, PARENT_ID, self.settings, self.principals)
+
+    def last_concerned(self, since: int) -> int:
+        """The newest access change after ``since`` concerning the reader, or ``since``."""
+        if self.reader is None:
+            return since
+        if since not in self.concerned_after:
+            found = last_concerned(self.storage, PARENT_ID, self.reader.principals, since)
+            self.concerned_after[since] = found
+        return self.concerned_after[since]
 
     def timestamp(self, parent_id=None) -> int:
         # The same for every reader: it says that something changed, not what.
@@ -102,36 +117,71 @@ class ChangesModel(Model):
         kwargs.pop("parent_id", None)
         filters = list(filters or [])
         sorting = kwargs.pop("sorting", None) or []
+        rules = kwargs.pop("pagination_rules", None)
+        tombstones_after = self.tombstones_after(filters) if include_deleted else 0
         if self.filter_in_storage:
             # Ours come last: a ``has_`` filter must not override them.
-            filters += self.visibility_filters(include_deleted)
+            filters += visibility_filters(self.settings, include_deleted)
             if filters_are_exact(self.settings):
+                if self.reader is not None:
+                    rules = combined(rules, self.reader.rules(include_deleted, tombstones_after))
                 return list_entries(
-                    self.storage, filters=filters, sorting=sorting, limit=limit, **kwargs
+                    self.storage,
+                    filters=filters,
+                    sorting=sorting,
+                    pagination_rules=rules,
+                    limit=limit,
                 )
             # A superset, read to the end (not cut at the storage's fetch
             # size), then refined below: pages and counts stay exact.
-            fetch = functools.partial(list_entries, self.storage, sorting=[NEWEST_FIRST], **kwargs)
+            fetch = functools.partial(
+                list_entries, self.storage, sorting=[NEWEST_FIRST], pagination_rules=rules
+            )
             entries = list(iter_pages(fetch, filters))
         else:
             # Kinto's memory backend filters and sorts with generic comparisons,
             # several per object: read unsorted, keep the visible entries, then sort.
-            entries = super().get_objects(filters, parent_id=PARENT_ID, **kwargs)
-        visible = visible_entries(self.settings, self.principals, entries, include_deleted)
+            entries = super().get_objects(
+                filters, parent_id=PARENT_ID, pagination_rules=rules, **kwargs
+            )
+        visible = visible_entries(self.settings, entries, include_deleted)
+        if self.reader is not None:
+            visible = [entry for entry in visible if self.reader.sees(entry, tombstones_after)]
         visible = sort_entries(visible, sorting)
         return visible[:limit] if limit else visible
 
-    def count_objects(self, filters=None, parent_id=None) -> int:
-        if self.filter_in_storage and filters_are_exact(self.settings):
-            filters = [*(filters or []), *self.visibility_filters(False)]
-            return super().count_objects(filters=filters, parent_id=PARENT_ID)
-        return len(self.get_objects(filters=filters))
+    def tombstones_after(self, filters: list[Filter]) -> int:
+        """Tombstones are shown only when newer than the reader's last access
+        change: after it, they may read what the group they joined could, but
+        they could not before (a tombstone says a collection existed)."""
+        bounds = [
+            f.value - (f.operator == COMPARISON.MIN)
+            for f in filters
+            if f.field == "last_modified" and f.operator in (COMPARISON.GT, COMPARISON.MIN)
+        ]
+        return self.last_concerned(max(bounds, default=0))
 
-    def visibility_filters(self, include_deleted: bool) -> list[Filter]:
-        filters = visibility_filters(self.settings, include_deleted)
-        if self.principals is not None:
-            filters.append(readers_filter(self.principals))
-        return filters
+    def count_objects(self, filters=None, parent_id=None) -> int:
+        if not self.filter_in_storage or not filters_are_exact(self.settings):
+            return len(self.get_objects(filters=filters))
+        filters = [*(filters or []), *visibility_filters(self.settings, False)]
+        if self.reader is None:
+            return super().count_objects(filters=filters, parent_id=PARENT_ID)
+        # Entries they see through their principals, or through a bucket they
+        # may read: inclusion-exclusion of the two alternatives.
+        by_readers, *by_buckets = self.reader.rules(include_deleted=False, tombstones_after=0)
+        count = functools.partial(super().count_objects, parent_id=PARENT_ID)
+        counts = [count(filters=[*filters, *by_readers])]
+        for rule in by_buckets:
+            counts.append(count(filters=[*filters, *rule]))
+            counts.append(-count(filters=[*filters, *by_readers, *rule]))
+        return sum(counts)
+
+
+def combined(pagination: list[list[Filter]] | None, alternatives: list[list[Filter]]) -> list:
+    """Kinto's pagination rules (alternatives) AND the reader's alternatives,
+    as alternatives: every pair of one of each."""
+    return [[*page, *visible] for page in (pagination or [[]]) for visible in alternatives]
 
 
 # Kinto's ``list_all`` query, with the entries' JSON as text.
@@ -164,17 +214,11 @@ def list_entries(storage: StorageBase, **kwargs) -> list[dict]:
     return entries
 
 
-def visible_entries(
-    settings: ChangesSettings,
-    principals: frozenset[str] | None,
-    entries: list[dict],
-    include_deleted: bool,
-) -> list[dict]:
-    """The entries a reader with these principals sees (``None``: every
-    entry), checked in Python in one pass, without a call per entry where
-    the settings allow."""
+def visible_entries(settings: ChangesSettings, entries: list[dict], include_deleted: bool) -> list:
+    """The entries of the monitored collections, checked in Python in one
+    pass, without a call per entry where the settings allow."""
     host, buckets = settings.http_host, settings.whole_buckets
-    if buckets is not None and principals is None:
+    if buckets is not None:
         return [
             entry
             for entry in entries
@@ -189,7 +233,6 @@ def visible_entries(
         if entry["host"] == host
         and (include_deleted or not entry.get("deleted"))
         and is_monitored(entry["bucket"], entry["collection"])
-        and (principals is None or not principals.isdisjoint(entry.get(READERS, ())))
     ]
 
 
@@ -266,6 +309,21 @@ def redirect_old_since(request, **kwargs) -> None:
         return
     if since >= msec_time() - settings.since_max_age_days * DAY_MSEC:
         return
+    raise redirect_without_since(request)
+
+
+def redirect_if_access_changed(request, model: "ChangesModel") -> None:
+    """A ``_since`` poll by a reader that an access change concerned since
+    then (they may have gained or lost access) is answered as an old
+    ``_since``: the full list replaces their view (see :mod:`kinto_changes.access`)."""
+    since = request.validated.get("querystring", {}).get("_since")
+    if since is not None and model.last_concerned(since) > since:
+        raise redirect_without_since(request)
+
+
+def redirect_without_since(request) -> HTTPTemporaryRedirect:
+    """``307`` to the same URL without ``_since``."""
+    settings = request.registry.changes
     # The URL as the client wrote it, minus ``_since``.
     kept = [(name, value) for name, value in request.GET.items() if name != "_since"]
     location = request.path_url + (f"?{urlencode(kept)}" if kept else "")
@@ -277,7 +335,7 @@ def redirect_old_since(request, **kwargs) -> None:
     from_host_header = not request.registry.settings.get("http_host")
     if from_host_header or request.prefixed_userid is not None:
         redirect.cache_control.private = True
-    raise redirect
+    return redirect
 
 
 def validate_list_query(request, **kwargs) -> None:
@@ -347,7 +405,9 @@ def list_view(method_name: str) -> Callable:
     """
 
     def view(request):
-        return getattr(Changes(request, context=request.context), method_name)()
+        resource = Changes(request, context=request.context)
+        redirect_if_access_changed(request, resource.model)
+        return getattr(resource, method_name)()
 
     view.__doc__ = getattr(Changes, method_name).__doc__
     return view

@@ -128,11 +128,13 @@ def test_permissions_changed_while_the_plugin_was_disabled(tmp_path, settings):
 
 
 def test_entries_without_readers_get_them(tmp_path, settings):
-    # Entries written before readers were stored (an earlier 5.0 build).
+    # Entries written before readers were stored (an earlier 5.0 build), which
+    # stored no principals of buckets either.
     app = make_app(settings)
     fill(app, [("a", "x")])
     storage = app.app.registry.storage
     with transaction.manager:
+        storage.delete_all(resource_name="changes-bucket", parent_id="kinto_changes")
         for entry in storage.list_all(resource_name="changes", parent_id="kinto_changes"):
             del entry["_readers"]
             storage.update(

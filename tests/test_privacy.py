@@ -6,6 +6,7 @@ from urllib.parse import unquote
 
 import pytest
 from kinto.core.testing import get_user_headers
+from kinto.core.utils import msec_time
 
 from .support import ALICE, BOB, LIST_URL, BaseWebTest, base_settings
 from .test_settings import make_app_userid
@@ -55,6 +56,14 @@ class PrivacyTest(BaseWebTest):
 
     def seen(self, headers, params="") -> set:
         return set(self.entries(params, headers=headers))
+
+    def poll_replaces(self, headers, etag) -> set:
+        """The ``_since`` poll is redirected to the full list: what it holds."""
+        response = self.get_list(f"_since={etag}", headers=headers, status=307)
+        assert response.cache_control.private
+        location = response.headers["Location"].split("/v1", 1)[1]
+        full = self.app.get(location, headers=headers).json["data"]
+        return {(e["bucket"], e["collection"]) for e in full}
 
     def total(self, headers, params="") -> int:
         response = self.app.head(f"{LIST_URL}?{params}", headers=headers)
@@ -199,19 +208,28 @@ class TestPermissionChanges(PrivacyTest):
         self.app.patch_json(GROUP, {"data": {"members": [self.bob_id]}}, headers=ALICE)
         assert ("shared", "grouped") in self.seen(BOB)
 
-    def test_new_group_members_see_the_collections_in_since_polls(self):
+    def test_new_group_members_get_the_full_list(self):
+        # Joining a group is an access change concerning Bob: his next
+        # ``_since`` poll is answered as an old one, with the full list.
         self.app.patch_json(GROUP, {"data": {"members": []}}, headers=ALICE)
         etag = self.get_list(headers=BOB).headers["ETag"]
         self.app.patch_json(GROUP, {"data": {"members": [self.bob_id]}}, headers=ALICE)
         self.app.get(LIST_URL, headers={**BOB, "If-None-Match": etag}, status=200)
-        assert self.seen(BOB, f"_since={etag.strip(chr(34))}") == {("shared", "grouped")}
+        full = self.poll_replaces(BOB, etag.strip('"'))
+        assert full == self.bob_sees
 
     def test_a_group_created_after_the_permission_naming_it(self):
         later = "/buckets/shared/groups/later"
         self.grant("alice-private", "diary", "read", [later])
         etag = self.list_etag(headers=BOB)
         self.app.put_json(later, {"data": {"members": [self.bob_id]}}, headers=ALICE)
-        assert self.seen(BOB, f"_since={etag}") == {("alice-private", "diary")}
+        assert self.poll_replaces(BOB, etag) == self.bob_sees | {("alice-private", "diary")}
+
+    def test_others_keep_their_since_polls(self):
+        # Carol is not concerned by Bob's membership: her poll is a poll.
+        etag = self.list_etag(headers=CAROL)
+        self.app.patch_json(GROUP, {"data": {"members": []}}, headers=ALICE)
+        self.get_list(f"_since={etag}", headers=CAROL, status=200)
 
     def test_metadata_change_keeps_the_cursor(self):
         etag = self.list_etag(headers=ALICE)
@@ -372,3 +390,68 @@ class TestGlobalRecordReaders(PrivacyTest):
         # make_app_userid gives Alice's id; Bob is still filtered.
         assert self.seen(ALICE) == self.alice_sees | {(self.bob_bucket, "tasks")}
         assert self.seen(BOB) == self.bob_sees
+
+
+class TestAccessChanges(PrivacyTest):
+    """Access moves: a reader's ``_since`` polls converge to what they may read
+    now, and nobody learns about collections they could not read."""
+
+    def test_joining_a_group_reveals_no_deleted_collection(self):
+        team = "/buckets/alice-private/groups/team"
+        self.app.put_json(team, {"data": {"members": []}}, headers=ALICE)
+        self.grant("alice-private", "layoffs", "read", [team], create=True)
+        old = self.list_etag(headers=BOB)
+        self.app.delete("/buckets/alice-private/collections/layoffs", headers=ALICE)
+        self.app.patch_json(team, {"data": {"members": [self.bob_id]}}, headers=ALICE)
+        for params in ("gt_last_modified=1", f"_before={msec_time()}", "min_last_modified=1"):
+            assert ("alice-private", "layoffs") not in self.seen(BOB, params), params
+        assert self.poll_replaces(BOB, old) == self.bob_sees
+        changeset = self.app.get(f"{LIST_CHANGESET}?_expected=0&_since=1", headers=BOB)
+        assert "layoffs" not in changeset.text
+
+    @pytest.mark.parametrize("leave", ["members", "group"])
+    def test_leaving_a_group_with_the_deletion_in_one_batch(self, leave):
+        etag = self.list_etag(headers=BOB)
+        first = (
+            {"method": "PATCH", "path": GROUP, "body": {"data": {"members": []}}}
+            if leave == "members"
+            else {"method": "DELETE", "path": GROUP}
+        )
+        second = {"method": "DELETE", "path": "/buckets/shared/collections/grouped"}
+        self.app.post_json("/batch", {"requests": [first, second]}, headers=ALICE)
+        # Bob's client replaces its view: the collection is gone from it.
+        assert self.poll_replaces(BOB, etag) == self.bob_sees - {("shared", "grouped")}
+
+    @pytest.mark.parametrize("route", ["collection", "bucket", "group"])
+    def test_losing_access_replaces_the_view(self, route):
+        grants = {
+            "collection": ("alice-private", "diary"),
+            "bucket": ("alice-private", None),
+            "group": ("alice-private", "diary"),
+        }
+        bid, cid = grants[route]
+        principal = GROUP if route == "group" else self.bob_id
+        self.grant(bid, cid, "read", [principal])
+        assert ("alice-private", "diary") in self.seen(BOB)
+        etag = self.list_etag(headers=BOB)
+        if route == "group":
+            self.app.patch_json(GROUP, {"data": {"members": []}}, headers=ALICE)
+            expected = self.bob_sees - {("shared", "grouped")}
+        else:
+            self.grant(bid, cid, "read", [])
+            expected = self.bob_sees
+        assert self.poll_replaces(BOB, etag) == expected
+        # Readers the change did not concern keep plain polls.
+        self.get_list(f"_since={etag}", headers=CAROL, status=200)
+
+    def test_a_bucket_grant_rewrites_no_entry(self):
+        for i in range(20):
+            self.create_collection("alice-private", f"c{i}")
+        before = {e["id"]: e["last_modified"] for e in self.stored_entries()}
+        etag = self.list_etag(headers=ALICE)
+        for principals in (["system.Everyone"], [], ["system.Everyone"], []):
+            self.grant("alice-private", None, "read", principals)
+        assert {e["id"]: e["last_modified"] for e in self.stored_entries()} == before
+        # One cursor per access change, dated like any write.
+        assert etag < self.list_etag(headers=ALICE) <= msec_time() + 4
+        assert self.poll_replaces(ANONYMOUS, etag) == PUBLIC

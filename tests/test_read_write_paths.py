@@ -15,7 +15,7 @@ from kinto.core.storage import Filter, Sort
 from kinto.core.storage.memory import apply_filters
 from kinto.core.utils import COMPARISON
 
-from kinto_changes.access import readers_filter
+from kinto_changes.access import READERS, Reader
 from kinto_changes.settings import ChangesSettings
 from kinto_changes.utils import entry_id
 from kinto_changes.views import (
@@ -94,7 +94,7 @@ def test_storage_filters_select_the_monitored_entries(settings, include_deleted)
 @pytest.mark.parametrize("include_deleted", [False, True])
 def test_python_check_selects_the_monitored_entries(settings, include_deleted):
     expected = monitored(settings, include_deleted)
-    assert visible_entries(settings, None, ENTRIES, include_deleted) == expected
+    assert visible_entries(settings, ENTRIES, include_deleted) == expected
 
 
 def test_whole_buckets_only_when_nothing_else_is_configured():
@@ -167,7 +167,11 @@ class TestPostgreSQLListReadsAsKinto(BaseWebTest):
             {},
             {"filters": [Filter("bucket", "b", COMPARISON.EQ)], "sorting": newest_first},
             {"filters": [Filter("deleted", True, COMPARISON.NOT)]},
-            {"filters": [readers_filter(frozenset({bob}))]},
+            {"filters": [Filter(READERS, [bob], COMPARISON.CONTAINS_ANY)]},
+            # A reader's alternatives: through their principals, through a
+            # bucket they may read, and tombstones after some cursor.
+            {"pagination_rules": Reader(frozenset({bob}), frozenset({"a"})).rules(True, 0)},
+            {"pagination_rules": Reader(frozenset({bob}), frozenset()).rules(True, cursors[3])},
             {"filters": [Filter("bucket", "none", COMPARISON.EQ)]},
             {"sorting": [Sort("collection", 1), *newest_first], "limit": 3},
             {
