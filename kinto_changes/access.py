@@ -52,6 +52,8 @@ READ_PERMISSIONS = ("read", "write")
 # (``{"concerned": [...]}``, ``last_modified`` = its cursor).
 BUCKETS = "changes-bucket"
 ACCESS = "changes-access"
+# Access changes older than ``since_max_age_days`` forgotten at each new one.
+FORGET_AT_ONCE = 10
 
 
 def collections_readers(
@@ -112,6 +114,21 @@ def log_access_change(storage: StorageBase, parent_id: str, cursor: int, concern
     """Append an access change to the log, at ``cursor``."""
     obj = {"concerned": sorted(set(concerned)), "last_modified": cursor}
     storage.update(resource_name=ACCESS, parent_id=parent_id, object_id=str(cursor), obj=obj)
+
+
+def forget_access_changes(storage: StorageBase, parent_id: str, before: int) -> None:
+    """Delete the oldest access changes before this cursor (a bounded number
+    at a time: called at every access change)."""
+    old = [Filter("last_modified", before, COMPARISON.LT)]
+    sorting = [Sort("last_modified", 1)]
+    storage.delete_all(
+        resource_name=ACCESS,
+        parent_id=parent_id,
+        filters=old,
+        sorting=sorting,
+        limit=FORGET_AT_ONCE,
+        with_deleted=False,
+    )
 
 
 def newest_access_cursor(storage: StorageBase, parent_id: str) -> int:

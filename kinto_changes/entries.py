@@ -17,17 +17,19 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from kinto.core.decorators import synchronized
 from kinto.core.storage import Filter, Sort, StorageBase
 from kinto.core.storage import exceptions as storage_exceptions
-from kinto.core.utils import COMPARISON, msec_time, sqlalchemy
+from kinto.core.utils import COMPARISON, json, msec_time, sqlalchemy
 
 from .access import (
     ACCESS,
     READERS,
     buckets_readers,
     collections_readers,
+    forget_access_changes,
     log_access_change,
     newest_access_cursor,
     store_bucket_readers,
@@ -159,6 +161,21 @@ class MemoryCursorLock:
 
     # Under the memory backend's own lock (``storage``'s), as its ``update``.
     store = staticmethod(synchronized(store_in_memory))
+
+    def bury(self, storage: StorageBase, host: str, buckets: dict, first: int) -> int:
+        """Tombstones for the live entries of these buckets, from cursor ``first`` on."""
+        filters = [
+            Filter("bucket", sorted(buckets), COMPARISON.IN),
+            Filter("host", host, COMPARISON.EQ),
+            Filter("deleted", True, COMPARISON.NOT),
+        ]
+        entries = sorted(
+            iter_objects(storage, RESOURCE_NAME, PARENT_ID, filters=filters), key=itemgetter("id")
+        )
+        for n, entry in enumerate(entries):
+            tombstone = tombstone_of(entry, host, buckets[entry["bucket"]], first + n)
+            self.store(storage, entry["id"], tombstone)
+        return len(entries)
 
 
 class PostgreSQLCursorLock:
@@ -331,6 +348,53 @@ class PostgreSQLCursorLock:
             resource_name=RESOURCE_NAME, parent_id=PARENT_ID, object_id=object_id, obj=entry
         )
 
+    # ``MemoryCursorLock.bury`` in one statement: each live entry of the
+    # buckets becomes ``tombstone_of(entry, host, readers of its bucket,
+    # cursor)``, with cursors ``first``, ``first + 1``... in the order of their
+    # ids, written as Kinto's ``storage.update`` writes them (its trigger keeps
+    # a ``last_modified`` given, newer than the newest).
+    BURY = """
+    WITH doomed AS (
+      SELECT id, data, row_number() OVER (ORDER BY id COLLATE "C") - 1 AS n
+        FROM objects
+       WHERE parent_id = :parent_id AND resource_name = :resource_name
+         AND data->>'host' = :host
+         AND data->>'bucket' = ANY(CAST(:bucket_ids AS TEXT[]))
+         AND data->'deleted' IS DISTINCT FROM 'true'::JSONB
+    ), buried AS (
+      UPDATE objects AS o
+         SET last_modified = from_epoch(:first + d.n),
+             data = jsonb_build_object('bucket', d.data->'bucket',
+                                       'collection', d.data->'collection',
+                                       'host', :host, 'deleted', TRUE,
+                                       '_timestamp', :first + d.n)
+                    || CASE WHEN d.data ? '_readers' THEN jsonb_build_object('_readers', (
+                         SELECT COALESCE(jsonb_agg(p ORDER BY p), '[]'::JSONB)
+                           FROM (SELECT DISTINCT p COLLATE "C" AS p
+                                   FROM jsonb_array_elements_text(
+                                          d.data->'_readers'
+                                          || COALESCE(CAST(:readers AS JSONB)->(d.data->>'bucket'),
+                                                      '[]'::JSONB)) AS principals(p)) AS u))
+                       ELSE '{}'::JSONB END
+        FROM doomed AS d
+       WHERE o.parent_id = :parent_id AND o.resource_name = :resource_name AND o.id = d.id
+      RETURNING 1
+    )
+    SELECT COUNT(*) FROM buried
+    """
+
+    def bury(self, storage: StorageBase, host: str, buckets: dict, first: int) -> int:
+        placeholders = {
+            "parent_id": PARENT_ID,
+            "resource_name": RESOURCE_NAME,
+            "host": host,
+            "bucket_ids": sorted(buckets),
+            "readers": json.dumps({bid: readers or [] for bid, readers in buckets.items()}),
+            "first": first,
+        }
+        with storage.client.connect() as conn:
+            return conn.execute(sqlalchemy.text(self.BURY), placeholders).scalar()
+
 
 class StatesFunction:
     """``STATES`` as a PL/pgSQL function, installed by ``kinto migrate``.
@@ -425,11 +489,13 @@ class EntryWriter:
         ) as locked:
             self.now, self.cursor = locked.now, locked.newest_cursor
             self.concerned = set(pending.concerned)
-            deleted = [
-                k for k in self._in_buckets(pending.deleted_buckets) if k not in locked.states
-            ]
+            # Buckets deleted (and not re-created): all their entries become
+            # tombstones in one go; the others, one by one.
+            gone = [b for b in set(pending.deleted_buckets) if not bucket_exists(self.storage, b)]
+            back = set(pending.deleted_buckets) - set(gone)
+            deleted = [k for k in self._in_buckets(back) if k not in locked.states]
             states = {**locked.states, **read_states(self.storage, host, deleted)}
-            buckets = self._stored_buckets(states, pending)
+            self._read_buckets(states, changed, pending)
             readers = self._readers(states, changed)
             for (bucket_id, collection_id), state in states.items():
                 # Also for record changes: Kinto checks the collection when a
@@ -438,27 +504,31 @@ class EntryWriter:
                 if state.exists:
                     self.upsert(bucket_id, collection_id, state, readers)
                 else:
-                    self.tombstone(bucket_id, collection_id, state, buckets.get(bucket_id))
-            self._write_buckets(buckets, pending)
-            if self.concerned:
-                self.cursor = max(self.cursor + 1, self.now)
-                log_access_change(self.storage, PARENT_ID, self.cursor, self.concerned)
+                    self.tombstone(bucket_id, collection_id, state, self.before.get(bucket_id))
+            self.bury({bucket_id: self.before.get(bucket_id) for bucket_id in gone})
+            self._write_buckets()
+            self._log_access_change()
 
-    def _stored_buckets(self, states: dict, pending: Pending) -> dict[str, list | None]:
-        """The stored principals of the buckets whose principals may have
-        changed, or that new entries and tombstones need (not on record writes)."""
+    def _read_buckets(self, states: dict, changed: set, pending: Pending) -> None:
+        """The principals of the buckets whose principals may have changed, or
+        that new entries, tombstones and new readers need (not on record
+        writes): as stored (``before``, ``None`` if not yet) and now (``after``,
+        for the buckets that exist)."""
+        self.before, self.after = {}, {}
         if not self.settings.monitors_everything:
-            return {}
+            return
         bucket_ids = {*pending.updated_buckets, *pending.deleted_buckets}
         bucket_ids |= {
-            bid
-            for (bid, _), state in states.items()
-            if not state.exists or not state.entry or state.entry.get("deleted")
+            key[0]
+            for key, state in states.items()
+            if not state.exists or not state.entry or state.entry.get("deleted") or key in changed
         }
         stored = stored_buckets_readers(self.storage, PARENT_ID, bucket_ids)
-        return {bid: stored.get(bid) for bid in bucket_ids}
+        self.before = {bid: stored.get(bid) for bid in bucket_ids}
+        existing = [bid for bid in bucket_ids if bucket_exists(self.storage, bid)]
+        self.after = buckets_readers(self.permission, existing)
 
-    def _write_buckets(self, stored: dict[str, list | None], pending: Pending) -> None:
+    def _write_buckets(self) -> None:
         """Store the principals of the buckets that changed, appeared or went.
 
         Their collections' entries are left alone: readers see a bucket's
@@ -467,15 +537,28 @@ class EntryWriter:
         bucket has no collection yet, and an entry written before this record
         existed holds its bucket's principals too).
         """
-        existing = [bid for bid in stored if bucket_exists(self.storage, bid)]
-        current = buckets_readers(self.permission, existing)
-        for bucket_id, before in stored.items():
-            after = current.get(bucket_id)
+        for bucket_id, before in self.before.items():
+            after = self.after.get(bucket_id)
             if after == before:
                 continue
             store_bucket_readers(self.storage, PARENT_ID, bucket_id, after)
             if after is not None and before is not None:
                 self.concerned |= set(after).symmetric_difference(before)
+
+    def _log_access_change(self) -> None:
+        """One record naming whoever this transaction's access changes concern,
+        at a cursor of its own; the oldest records beyond ``since_max_age_days`` go."""
+        if self.concerned:
+            self.cursor = max(self.cursor + 1, self.now)
+            log_access_change(self.storage, PARENT_ID, self.cursor, self.concerned)
+            horizon = self.settings.since_horizon(self.now)
+            forget_access_changes(self.storage, PARENT_ID, before=horizon)
+
+    def _lost(self, bucket_id: str, old_readers, new_readers) -> set[str]:
+        """Principals that could read a collection through it or its bucket, and no more."""
+        before = self.before.get(bucket_id) or ()
+        after = self.after[bucket_id] if bucket_id in self.after else before
+        return {*old_readers, *before} - {*new_readers, *after}
 
     def _readers(self, states: dict, access_changed: set) -> dict[tuple[str, str], list[str]]:
         """The readers to resolve again: where access changed, where never
@@ -514,20 +597,25 @@ class EntryWriter:
             if new_readers is not None:
                 extra[READERS] = new_readers
             if not entry.get("deleted"):
-                self.concerned |= set(entry.get(READERS, ())) - set(new_readers or ())
+                self.concerned |= self._lost(bucket_id, entry.get(READERS, ()), new_readers or ())
             self._store(bucket_id, collection_id, timestamp if moved else self.now, extra)
 
     def tombstone(
         self, bucket_id: str, collection_id: str, state: CollectionState, bucket_readers
     ) -> None:
-        # Kinto deleted the collection's permissions (and its bucket's, when
-        # the bucket is deleted): keep the principals they had.
         if not state.entry.get("deleted"):
-            extra = {"deleted": True}
-            if READERS in state.entry:
-                principals = {*state.entry[READERS], *(bucket_readers or ())}
-                extra[READERS] = sorted(principals)
-            self._store(bucket_id, collection_id, self.now, extra)
+            self.cursor = max(self.cursor + 1, self.now)
+            entry = {**state.entry, "bucket": bucket_id, "collection": collection_id}
+            tombstone = tombstone_of(entry, self.settings.http_host, bucket_readers, self.cursor)
+            object_id = entry_id(self.settings.http_host, bucket_id, collection_id)
+            self.lock.store(self.storage, object_id, tombstone)
+
+    def bury(self, buckets: dict[str, list | None]) -> None:
+        """Tombstones for every live entry of these deleted buckets, in one go."""
+        if buckets:
+            first = max(self.cursor + 1, self.now)
+            buried = self.lock.bury(self.storage, self.settings.http_host, buckets, first)
+            self.cursor = first + buried - 1 if buried else self.cursor
 
     def _store(self, bucket_id: str, collection_id: str, timestamp: int, extra: dict) -> None:
         self.cursor = max(self.cursor + 1, min(timestamp, self.now))
@@ -556,6 +644,25 @@ class EntryWriter:
         ]
         entries = iter_objects(self.storage, RESOURCE_NAME, PARENT_ID, filters=filters)
         return {(e["bucket"], e["collection"]): e for e in entries}
+
+
+def tombstone_of(entry: dict, host: str, bucket_readers, cursor: int) -> dict:
+    """A collection's entry once it is deleted, at ``cursor`` (its timestamp too).
+
+    Kinto deleted the permissions of the collection (and of its bucket, when
+    the bucket is deleted): the tombstone keeps the principals they had.
+    """
+    tombstone = {
+        "bucket": entry["bucket"],
+        "collection": entry["collection"],
+        "host": host,
+        "deleted": True,
+        RECORDS_TIMESTAMP: cursor,
+        "last_modified": cursor,
+    }
+    if READERS in entry:
+        tombstone[READERS] = sorted({*entry[READERS], *(bucket_readers or ())})
+    return tombstone
 
 
 def _stored(storage: StorageBase, object_id: str) -> dict:

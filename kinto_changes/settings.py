@@ -27,6 +27,7 @@ URI_PATTERN = re.compile(rf"^/buckets/({ID_PATTERN})(?:/collections/({ID_PATTERN
 ID_REGEXP = re.compile(rf"^{ID_PATTERN}$")
 
 DEFAULT_SINCE_MAX_AGE_DAYS = 21
+DAY_MSEC = 24 * 3600 * 1000
 DEFAULT_REDIRECT_TTL_SECONDS = 86400
 
 # Kinto's record cache settings (``[{bid}.[{cid}.]]record_cache_expires_seconds``
@@ -89,6 +90,16 @@ class ChangesSettings:
         if any(bucket_id in buckets for bucket_id, _ in self.hidden_collections):
             return None
         return buckets
+
+    def since_horizon(self, now: int) -> int:
+        """The oldest ``_since`` served (older ones are redirected), 0 if none.
+
+        Access changes older than this are forgotten, and tombstones older
+        than this are shown to nobody: who could read them is forgotten too.
+        """
+        if self.since_max_age_days < 0:
+            return 0
+        return now - self.since_max_age_days * DAY_MSEC
 
     @property
     def list_uri(self) -> str:

@@ -35,9 +35,6 @@ from .settings import ChangesSettings
 from .utils import NEWEST_FIRST, entry_id, iter_pages
 
 
-DAY_MSEC = 24 * 3600 * 1000
-
-
 class ChangesSchema(resource.ResourceSchema):
     bucket = colander.SchemaNode(colander.String())
     collection = colander.SchemaNode(colander.String())
@@ -159,7 +156,8 @@ class ChangesModel(Model):
             for f in filters
             if f.field == "last_modified" and f.operator in (COMPARISON.GT, COMPARISON.MIN)
         ]
-        return self.last_concerned(max(bounds, default=0))
+        horizon = self.settings.since_horizon(msec_time())
+        return self.last_concerned(max([horizon, *bounds]))
 
     def count_objects(self, filters=None, parent_id=None) -> int:
         if not self.filter_in_storage or not filters_are_exact(self.settings):
@@ -307,7 +305,7 @@ def redirect_old_since(request, **kwargs) -> None:
     since = request.validated.get("querystring", {}).get("_since")
     if since is None or request.errors or settings.since_max_age_days < 0:
         return
-    if since >= msec_time() - settings.since_max_age_days * DAY_MSEC:
+    if since >= settings.since_horizon(msec_time()):
         return
     raise redirect_without_since(request)
 
