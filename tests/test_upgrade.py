@@ -316,11 +316,6 @@ def test_writes_and_grants_after_the_upgrade_converge(database):
                 assert status == 200, "No access change concerned the anonymous reader"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="The layout of a09cdd0 gives no tombstone to a reader who loses access "
-    "(README): the access redesign fixes it, then this marker goes.",
-)
 def test_access_lost_after_the_upgrade_converges(database):
     app = upgraded_app(database)
     after_upgrade = views(app)
