@@ -5,9 +5,15 @@ import base64
 from urllib.parse import unquote
 
 import pytest
+import transaction
 from kinto.core.testing import get_user_headers
 from kinto.core.utils import msec_time
 
+from kinto_changes.access import log_access_change
+from kinto_changes.entries import tombstone_of
+from kinto_changes.utils import entry_id
+
+from .storages import instrumented_settings
 from .support import ALICE, BOB, LIST_URL, BaseWebTest, base_settings
 from .test_settings import make_app_userid
 
@@ -455,3 +461,81 @@ class TestAccessChanges(PrivacyTest):
         # One cursor per access change, dated like any write.
         assert etag < self.list_etag(headers=ALICE) <= msec_time() + 4
         assert self.poll_replaces(ANONYMOUS, etag) == PUBLIC
+
+
+class TestAccessChangesCost(PrivacyTest):
+    """A change of access, or a bucket's deletion, costs the same whatever
+    the number of collections it affects (SPEC §3.2, §4): counted in storage
+    calls, which are statements on PostgreSQL (Kinto's memory backend calls
+    its own methods once per object in ``delete_all``)."""
+
+    backends = ("postgresql",)
+
+    @classmethod
+    def get_app_settings(cls, backend):
+        return instrumented_settings(super().get_app_settings(backend))
+
+    def calls(self, method, url, body=None) -> int:
+        calls = self.app.app.registry.storage.calls
+        calls.clear()
+        if body is None:
+            self.app.delete(url, headers=ALICE)
+        else:
+            self.app.patch_json(url, body, headers=ALICE)
+        return len(calls)
+
+    def costs(self, count: int) -> list[int]:
+        bid = f"b{count}"
+        group = f"/buckets/{bid}/groups/g"
+        self.app.put_json(f"/buckets/{bid}", {}, headers=ALICE)
+        self.app.put_json(group, {"data": {"members": []}}, headers=ALICE)
+        for first in range(0, count, 25):  # Kinto's limit per batch.
+            requests = [
+                {"method": "PUT", "path": f"/buckets/{bid}/collections/c{i}", "body": {}}
+                for i in range(first, min(first + 25, count))
+            ]
+            self.app.post_json("/batch", {"requests": requests}, headers=ALICE)
+        public = {"permissions": {"read": ["system.Everyone", group]}}
+        return [
+            self.calls("PATCH", f"/buckets/{bid}", public),
+            self.calls("PATCH", f"/buckets/{bid}", {"permissions": {"read": []}}),
+            self.calls("PATCH", group, {"data": {"members": [self.bob_id]}}),
+            self.calls("DELETE", f"/buckets/{bid}"),
+        ]
+
+    def test_the_same_for_5_and_40_collections(self):
+        assert self.costs(5) == self.costs(40)
+
+
+class TestForgottenAccessChanges(PrivacyTest):
+    @classmethod
+    def get_app_settings(cls, backend):
+        return {**super().get_app_settings(backend), "changes.since_max_age_days": "1"}
+
+    def test_older_than_since_max_age_days(self):
+        storage = self.app.app.registry.storage
+        two_days_ago = msec_time() - 2 * 24 * 3600 * 1000
+        with transaction.manager:
+            log_access_change(storage, "kinto_changes", two_days_ago, [self.bob_id])
+            old = tombstone_of(
+                {"bucket": "alice-private", "collection": "old", "_readers": [self.bob_id]},
+                "",
+                None,
+                two_days_ago + 1,
+            )
+            storage.update(
+                resource_name="changes",
+                parent_id="kinto_changes",
+                object_id=entry_id("", "alice-private", "old"),
+                obj=old,
+            )
+        # Nobody is told of a tombstone older than the access changes kept.
+        assert ("alice-private", "old") not in self.seen(BOB, "gt_last_modified=0")
+        self.grant("alice-private", None, "read", ["system.Everyone"])
+        cursors = [
+            change["last_modified"]
+            for change in storage.list_all(
+                resource_name="changes-access", parent_id="kinto_changes"
+            )
+        ]
+        assert cursors and min(cursors) > two_days_ago
