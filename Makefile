@@ -36,7 +36,6 @@ serve: install
 test: lint test-newest test-lowest
 
 test-newest: install
-	$(BIN)/pip install --quiet --upgrade "kinto[postgresql] < 27"
 	$(BIN)/python -c "import kinto; print('Kinto', kinto.__version__)"
 	$(BIN)/pytest --cov=kinto_changes --cov-report=term-missing --cov-fail-under=90 tests
 

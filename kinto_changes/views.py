@@ -16,21 +16,21 @@ from urllib.parse import urlencode
 import colander
 from kinto.core import Service, resource
 from kinto.core.authorization import RouteFactory
-from kinto.core.errors import ERRORS, http_error
+from kinto.core.errors import ERRORS, http_error, raise_invalid
 from kinto.core.events import ACTIONS
 from kinto.core.resource.model import Model
 from kinto.core.resource.schema import RequestSchema
 from kinto.core.resource.viewset import ViewSet
 from kinto.core.storage import Filter, Sort, StorageBase
-from kinto.core.storage.memory import MemoryBasedStorage, apply_sorting
-from kinto.core.utils import COMPARISON, json, msec_time
+from kinto.core.storage.memory import MemoryBasedStorage, apply_filters, apply_sorting
+from kinto.core.utils import COMPARISON, decode64, json, msec_time
 from pyramid.config import Configurator
 from pyramid.httpexceptions import HTTPMethodNotAllowed, HTTPTemporaryRedirect
 from pyramid.security import NO_PERMISSION_REQUIRED
 
 from .access import READERS, Reader, last_concerned, reader_for
 from .entries import PARENT_ID, RECORDS_TIMESTAMP, RESOURCE_NAME
-from .schemas import ListQuerySchema, query_string_validator
+from .schemas import MAX_TIMESTAMP, ListQuerySchema, query_string_validator
 from .settings import ChangesSettings
 from .utils import NEWEST_FIRST, entry_id, iter_pages
 
@@ -130,11 +130,12 @@ class ChangesModel(Model):
                     limit=limit,
                 )
             # A superset, read to the end (not cut at the storage's fetch
-            # size), then refined below: pages and counts stay exact.
-            fetch = functools.partial(
-                list_entries, self.storage, sorting=[NEWEST_FIRST], pagination_rules=rules
-            )
+            # size), then refined, paginated and sorted below, all in Python
+            # (the database's collation may order strings otherwise).
+            fetch = functools.partial(list_entries, self.storage, sorting=[NEWEST_FIRST])
             entries = list(iter_pages(fetch, filters))
+            if rules:
+                entries = [entry for rule in rules for entry in apply_filters(entries, rule)]
         else:
             # Kinto's memory backend filters and sorts with generic comparisons,
             # several per object: read unsorted, keep the visible entries, then sort.
@@ -269,10 +270,68 @@ class Changes(resource.Resource):
         fields = super()._extract_partial_fields()
         return fields and [*fields, RECORDS_TIMESTAMP]
 
+    def _extract_filters(self) -> list[Filter]:
+        # Kinto turns filter values into JSON values: refuse what the storage
+        # cannot compare (every Kinto release of the range does not).
+        filters = super()._extract_filters()
+        for f in filters:
+            if f.operator != COMPARISON.HAS and not valid_value(f.field, f.value):
+                name = next((n for n in self.request.GET if n.endswith(f.field)), f.field)
+                raise_invalid(self.request, "querystring", name, f"Invalid value for {name}")
+        return filters
+
+    def _extract_pagination_rules_from_token(self, limit: int, sorting: list[Sort]) -> tuple:
+        token = self.request.validated["querystring"].get("_token")
+        if token and not (isinstance(token, str) and valid_token(token, sorting)):
+            raise_invalid(self.request, "querystring", "_token", "_token has invalid content")
+        return super()._extract_pagination_rules_from_token(limit, sorting)
+
     def _add_cache_header(self, response) -> None:
         querystring = self.request.validated["querystring"]
         seconds = list_cache_seconds(self.request.registry.changes, "_expected" in querystring)
         set_cache_headers(self.request, seconds)
+
+
+def valid_value(field: str, value) -> bool:
+    """Whether a filter value (a list for ``in_``, ``exclude_``...) is one
+    the storage can compare: no NUL, integer timestamps, string ids."""
+    values = value if isinstance(value, list) else [value]
+    if field == "last_modified":
+        return all(type(v) is int and 0 <= v <= MAX_TIMESTAMP for v in values)
+    if field == "id":
+        return all(isinstance(v, str) and "\x00" not in v for v in values)
+    return not has_nul(value)
+
+
+def has_nul(value) -> bool:
+    """Whether a JSON value holds a NUL character, which PostgreSQL refuses."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list):
+        return any(map(has_nul, value))
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    return False
+
+
+def valid_token(token: str, sorting: list[Sort]) -> bool:
+    """Whether a ``_token`` has the shape Kinto gives its tokens, with values
+    the storage can compare."""
+    try:
+        info = json.loads(decode64(token))
+    except (ValueError, TypeError):
+        return False
+    if not isinstance(info, dict) or not isinstance(info.get("last_object"), dict):
+        return False
+    offset, nonce = info.get("offset"), info.get("nonce")
+    if type(offset) is not int or offset < 0 or not isinstance(nonce, str):
+        return False
+    last = info["last_object"]
+    return all(
+        valid_value(sort.field, last[sort.field]) and not isinstance(last[sort.field], dict | list)
+        for sort in sorting
+        if sort.field in last
+    )
 
 
 def list_cache_seconds(settings: ChangesSettings, cache_busting: bool) -> int | None:

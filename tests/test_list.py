@@ -2,9 +2,10 @@
 
 from urllib.parse import urlsplit
 
+import sqlalchemy
 from kinto.core.utils import msec_time
 
-from .support import ALICE, LIST_URL, BaseWebTest
+from .support import ALICE, LIST_URL, POSTGRESQL_URL, BaseWebTest, postgresql_engine
 
 
 class ListTest(BaseWebTest):
@@ -378,3 +379,48 @@ class TestMixedSelectionCounts(ListTest):
             "/buckets/monitor/collections/changes/changeset?_expected=0", headers=ALICE
         ).json["changes"]
         assert len(changeset) == 5
+
+
+def icu_database_url() -> str:
+    """A test database whose strings sort as people read them (``en-US``), not
+    by code point: ``a`` < ``B`` there, ``B`` < ``a`` in Python."""
+    url = sqlalchemy.engine.make_url(POSTGRESQL_URL)
+    name = f"{url.database}_icu"
+    admin = postgresql_engine("postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        found = conn.execute(
+            sqlalchemy.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+        ).scalar()
+        if not found:
+            conn.execute(
+                sqlalchemy.text(
+                    f'CREATE DATABASE "{name}" TEMPLATE template0 ENCODING "UTF8" '
+                    "LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+                )
+            )
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+class TestMixedSelectionCollation(ListTest):
+    """The mixed selection sorts and pages in Python: the same order,
+    whatever the database's collation."""
+
+    backends = ("postgresql",)
+
+    @classmethod
+    def get_app_settings(cls, backend):
+        url = icu_database_url()
+        return {
+            **super().get_app_settings(backend),
+            "storage_url": url,
+            "permission_url": url,
+            "changes.resources": "/buckets/a /buckets/B /buckets/x/collections/c",
+        }
+
+    def test_every_entry_exactly_once(self):
+        for bid, cid in [("a", "c1"), ("a", "c2"), ("B", "c1"), ("B", "c2"), ("x", "c")]:
+            self.create_collection(bid, cid)
+        for params in ("_sort=bucket&_limit=1", "_sort=bucket,collection&_limit=2", "_limit=2"):
+            keys = [(e["bucket"], e["collection"]) for e in self.pages(params)]
+            assert len(keys) == len(set(keys)) == 5, params
