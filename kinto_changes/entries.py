@@ -17,7 +17,6 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from operator import itemgetter
 
 from kinto.core.decorators import synchronized
 from kinto.core.storage import Filter, Sort, StorageBase
@@ -162,19 +161,23 @@ class MemoryCursorLock:
     # Under the memory backend's own lock (``storage``'s), as its ``update``.
     store = staticmethod(synchronized(store_in_memory))
 
-    def bury(self, storage: StorageBase, host: str, buckets: dict, first: int) -> int:
-        """Tombstones for the live entries of these buckets, from cursor ``first`` on."""
-        filters = [
-            Filter("bucket", sorted(buckets), COMPARISON.IN),
-            Filter("host", host, COMPARISON.EQ),
-            Filter("deleted", True, COMPARISON.NOT),
-        ]
-        entries = sorted(
-            iter_objects(storage, RESOURCE_NAME, PARENT_ID, filters=filters), key=itemgetter("id")
-        )
-        for n, entry in enumerate(entries):
-            tombstone = tombstone_of(entry, host, buckets[entry["bucket"]], first + n)
-            self.store(storage, entry["id"], tombstone)
+    def bury(self, storage: StorageBase, host: str, first: int, readers: dict, **selected) -> int:
+        """Tombstones for the live entries of these buckets (``bucket_ids``) or
+        ids (``entry_ids``), from cursor ``first`` on, with ``readers`` of their buckets."""
+        entries = {}
+        for key, name in (("bucket", "bucket_ids"), ("id", "entry_ids")):
+            if selected.get(name):
+                filters = [
+                    Filter(key, sorted(selected[name]), COMPARISON.IN),
+                    Filter("host", host, COMPARISON.EQ),
+                    Filter("deleted", True, COMPARISON.NOT),
+                ]
+                found = iter_objects(storage, RESOURCE_NAME, PARENT_ID, filters=filters)
+                entries.update((entry["id"], entry) for entry in found)
+        for n, object_id in enumerate(sorted(entries)):
+            entry = entries[object_id]
+            tombstone = tombstone_of(entry, host, readers.get(entry["bucket"]), first + n)
+            self.store(storage, object_id, tombstone)
         return len(entries)
 
 
@@ -359,7 +362,8 @@ class PostgreSQLCursorLock:
         FROM objects
        WHERE parent_id = :parent_id AND resource_name = :resource_name
          AND data->>'host' = :host
-         AND data->>'bucket' = ANY(CAST(:bucket_ids AS TEXT[]))
+         AND (data->>'bucket' = ANY(CAST(:bucket_ids AS TEXT[]))
+              OR id = ANY(CAST(:entry_ids AS TEXT[])))
          AND data->'deleted' IS DISTINCT FROM 'true'::JSONB
     ), buried AS (
       UPDATE objects AS o
@@ -383,13 +387,14 @@ class PostgreSQLCursorLock:
     SELECT COUNT(*) FROM buried
     """
 
-    def bury(self, storage: StorageBase, host: str, buckets: dict, first: int) -> int:
+    def bury(self, storage: StorageBase, host: str, first: int, readers: dict, **selected) -> int:
         placeholders = {
             "parent_id": PARENT_ID,
             "resource_name": RESOURCE_NAME,
             "host": host,
-            "bucket_ids": sorted(buckets),
-            "readers": json.dumps({bid: readers or [] for bid, readers in buckets.items()}),
+            "bucket_ids": sorted(selected.get("bucket_ids", ())),
+            "entry_ids": sorted(selected.get("entry_ids", ())),
+            "readers": json.dumps({bid: bucket or [] for bid, bucket in readers.items()}),
             "first": first,
         }
         with storage.client.connect() as conn:
@@ -503,9 +508,9 @@ class EntryWriter:
                 # record commits.
                 if state.exists:
                     self.upsert(bucket_id, collection_id, state, readers)
-                else:
+                elif not state.entry:  # Never listed (created and deleted at once).
                     self.tombstone(bucket_id, collection_id, state, self.before.get(bucket_id))
-            self.bury({bucket_id: self.before.get(bucket_id) for bucket_id in gone})
+            self.bury(gone, [key for key, state in states.items() if not state.exists])
             self._write_buckets()
             self._log_access_change()
 
@@ -610,11 +615,15 @@ class EntryWriter:
             object_id = entry_id(self.settings.http_host, bucket_id, collection_id)
             self.lock.store(self.storage, object_id, tombstone)
 
-    def bury(self, buckets: dict[str, list | None]) -> None:
-        """Tombstones for every live entry of these deleted buckets, in one go."""
-        if buckets:
-            first = max(self.cursor + 1, self.now)
-            buried = self.lock.bury(self.storage, self.settings.http_host, buckets, first)
+    def bury(self, bucket_ids: list[str], keys: list[tuple[str, str]]) -> None:
+        """Tombstones for every live entry of these deleted buckets and
+        collections, in one go (one statement on PostgreSQL)."""
+        if bucket_ids or keys:
+            host, first = self.settings.http_host, max(self.cursor + 1, self.now)
+            entry_ids = [entry_id(host, *key) for key in keys]
+            buried = self.lock.bury(
+                self.storage, host, first, self.before, bucket_ids=bucket_ids, entry_ids=entry_ids
+            )
             self.cursor = first + buried - 1 if buried else self.cursor
 
     def _store(self, bucket_id: str, collection_id: str, timestamp: int, extra: dict) -> None:

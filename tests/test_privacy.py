@@ -5,15 +5,15 @@ import base64
 from urllib.parse import unquote
 
 import pytest
+import sqlalchemy
 import transaction
 from kinto.core.testing import get_user_headers
 from kinto.core.utils import msec_time
 
 from kinto_changes.access import log_access_change
-from kinto_changes.entries import tombstone_of
+from kinto_changes.entries import EntryWriter, tombstone_of
 from kinto_changes.utils import entry_id
 
-from .storages import instrumented_settings
 from .support import ALICE, BOB, LIST_URL, BaseWebTest, base_settings
 from .test_settings import make_app_userid
 
@@ -464,25 +464,30 @@ class TestAccessChanges(PrivacyTest):
 
 
 class TestAccessChangesCost(PrivacyTest):
-    """A change of access, or a bucket's deletion, costs the same whatever
-    the number of collections it affects (SPEC §3.2, §4): counted in storage
-    calls, which are statements on PostgreSQL (Kinto's memory backend calls
-    its own methods once per object in ``delete_all``)."""
+    """A change of access, or a deletion of many collections, costs the plugin
+    the same whatever the number of collections it affects (SPEC §3.2, §4):
+    counted in SQL statements sent while it writes, under the cursor lock."""
 
     backends = ("postgresql",)
 
-    @classmethod
-    def get_app_settings(cls, backend):
-        return instrumented_settings(super().get_app_settings(backend))
+    @pytest.fixture(autouse=True)
+    def _count_statements(self, monkeypatch):
+        self.statements, sent = [], []
 
-    def calls(self, method, url, body=None) -> int:
-        calls = self.app.app.registry.storage.calls
-        calls.clear()
-        if body is None:
-            self.app.delete(url, headers=ALICE)
-        else:
-            self.app.patch_json(url, body, headers=ALICE)
-        return len(calls)
+        def count(*args):
+            sent.append(1)
+
+        sqlalchemy.event.listen(sqlalchemy.engine.Engine, "before_cursor_execute", count)
+        write = EntryWriter.write
+
+        def counted(writer, pending):
+            before = len(sent)
+            write(writer, pending)
+            self.statements.append(len(sent) - before)
+
+        monkeypatch.setattr(EntryWriter, "write", counted)
+        yield
+        sqlalchemy.event.remove(sqlalchemy.engine.Engine, "before_cursor_execute", count)
 
     def costs(self, count: int) -> list[int]:
         bid = f"b{count}"
@@ -495,16 +500,21 @@ class TestAccessChangesCost(PrivacyTest):
                 for i in range(first, min(first + 25, count))
             ]
             self.app.post_json("/batch", {"requests": requests}, headers=ALICE)
+        self.statements.clear()
         public = {"permissions": {"read": ["system.Everyone", group]}}
-        return [
-            self.calls("PATCH", f"/buckets/{bid}", public),
-            self.calls("PATCH", f"/buckets/{bid}", {"permissions": {"read": []}}),
-            self.calls("PATCH", group, {"data": {"members": [self.bob_id]}}),
-            self.calls("DELETE", f"/buckets/{bid}"),
-        ]
+        self.app.patch_json(f"/buckets/{bid}", public, headers=ALICE)
+        self.app.patch_json(f"/buckets/{bid}", {"permissions": {"read": []}}, headers=ALICE)
+        self.app.patch_json(group, {"data": {"members": [self.bob_id]}}, headers=ALICE)
+        self.app.delete(f"/buckets/{bid}/collections", headers=ALICE)
+        self.app.put_json(f"/buckets/{bid}/collections/again", {}, headers=ALICE)
+        self.app.delete(f"/buckets/{bid}", headers=ALICE)
+        return list(self.statements)
 
     def test_the_same_for_5_and_40_collections(self):
         assert self.costs(5) == self.costs(40)
+        gone = [e for e in self.stored_entries() if e["bucket"] in ("b5", "b40")]
+        assert len(gone) == 5 + 40 + 2
+        assert all(entry["deleted"] for entry in gone)
 
 
 class TestForgottenAccessChanges(PrivacyTest):
