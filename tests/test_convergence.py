@@ -525,13 +525,15 @@ class ConvergenceTest(BaseWebTest):
         return self.rng.choices(list(WEIGHTS), weights=list(WEIGHTS.values()))[0]
 
     def random_step(self) -> None:
-        roll = self.rng.random()
+        logged, roll = len(self.history), self.rng.random()
         if roll < 0.12:
             self.random_batch()
         elif roll < 0.17:
             self.recreate_bucket()
         else:
             self.random_request()
+        if len(self.history) == logged:
+            self.log("no change found")
         self.check()
 
     def random_request(self) -> None:
