@@ -5,7 +5,7 @@ import os
 # developer's environment leak into the tests.
 for name in list(os.environ):
     if name.startswith(("KINTO_CHANGES_", "CHANGES_", "KINTO_EVENT_LISTENERS", "KINTO_MONITOR")):
-        if name != "KINTO_CHANGES_TEST_DB":
+        if name not in ("KINTO_CHANGES_TEST_DB", "KINTO_CHANGES_CONVERGENCE_STEPS"):
             del os.environ[name]
 
 
