@@ -596,13 +596,14 @@ class EntryWriter:
         # pollers are not told about a change that did not happen. New
         # readers get a new cursor, dated now (the records timestamp is
         # unchanged), so that their ``_since`` polls show what they may now
-        # read; those who lost it are concerned by the change.
+        # read; those who may no longer read it are concerned by the change.
         if moved or entry.get(READERS) != new_readers:
             extra = {RECORDS_TIMESTAMP: timestamp}
             if new_readers is not None:
                 extra[READERS] = new_readers
-            if not entry.get("deleted"):
-                self.concerned |= self._lost(bucket_id, entry.get(READERS, ()), new_readers or ())
+            # Also when a collection comes back: the readers of its tombstone
+            # that may not read it now had it in their view.
+            self.concerned |= self._lost(bucket_id, entry.get(READERS, ()), new_readers or ())
             self._store(bucket_id, collection_id, timestamp if moved else self.now, extra)
 
     def tombstone(
