@@ -494,8 +494,8 @@ class EntryWriter:
         ) as locked:
             self.now, self.cursor = locked.now, locked.newest_cursor
             self.concerned = set(pending.concerned)
-            # Buckets deleted (and not re-created): all their entries become
-            # tombstones in one go; the others, one by one.
+            # The entries of deleted buckets (not re-created) and of deleted
+            # collections become tombstones in one go (``bury``).
             gone = [b for b in set(pending.deleted_buckets) if not bucket_exists(self.storage, b)]
             back = set(pending.deleted_buckets) - set(gone)
             deleted = [k for k in self._in_buckets(back) if k not in locked.states]
