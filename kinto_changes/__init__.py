@@ -5,6 +5,7 @@ from kinto.core.events import ResourceChanged
 from pyramid.config import Configurator
 
 from . import settings as changes_settings
+from .access import Forgetting
 from .changeset import add_changeset_services
 from .entries import cursor_lock_for
 from .listener import on_resource_changed
@@ -33,6 +34,7 @@ def includeme(config: Configurator) -> None:
     registry = config.registry
     registry.changes = settings = changes_settings.load(config.get_settings())
     registry.changes_cursor_lock = cursor_lock_for(registry.storage)
+    registry.changes_forgetting = Forgetting()
 
     config.add_api_capability(
         "changes",

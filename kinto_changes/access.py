@@ -52,8 +52,11 @@ READ_PERMISSIONS = ("read", "write")
 # (``{"concerned": [...]}``, ``last_modified`` = its cursor).
 BUCKETS = "changes-bucket"
 ACCESS = "changes-access"
-# Access changes older than ``since_max_age_days`` forgotten at each new one.
-FORGET_AT_ONCE = 10
+# Access changes older than ``since_max_age_days`` are forgotten at most once
+# a minute per process (under the cursor lock: not at every access change),
+# this many at a time; when there were more, again at the next access change.
+FORGET_AT_ONCE = 1000
+FORGET_INTERVAL_MSEC = 60_000
 
 
 def collections_readers(
@@ -94,8 +97,10 @@ def stored_buckets_readers(storage: StorageBase, parent_id: str, bucket_ids) -> 
     """The stored principals of these buckets (absent: no record yet)."""
     if not bucket_ids:
         return {}
-    selector = Filter("id", sorted(set(bucket_ids)), COMPARISON.IN)
-    records = iter_objects(storage, BUCKETS, parent_id, filters=[selector])
+    bucket_ids = sorted(set(bucket_ids))
+    selector = Filter("id", bucket_ids, COMPARISON.IN)
+    # At most one record each: no need to ask for a page after the first.
+    records = iter_objects(storage, BUCKETS, parent_id, filters=[selector], limit=len(bucket_ids))
     return {record["id"]: record["readers"] for record in records}
 
 
@@ -116,19 +121,27 @@ def log_access_change(storage: StorageBase, parent_id: str, cursor: int, concern
     storage.update(resource_name=ACCESS, parent_id=parent_id, object_id=str(cursor), obj=obj)
 
 
-def forget_access_changes(storage: StorageBase, parent_id: str, before: int) -> None:
-    """Delete the oldest access changes before this cursor (a bounded number
-    at a time: called at every access change)."""
-    old = [Filter("last_modified", before, COMPARISON.LT)]
-    sorting = [Sort("last_modified", 1)]
-    storage.delete_all(
-        resource_name=ACCESS,
-        parent_id=parent_id,
-        filters=old,
-        sorting=sorting,
-        limit=FORGET_AT_ONCE,
-        with_deleted=False,
-    )
+@dataclass
+class Forgetting:
+    """When this process next forgets old access changes (called under the cursor lock)."""
+
+    due: int = 0  # Milliseconds: at its first access change.
+
+    def forget(self, storage: StorageBase, parent_id: str, now: int, before: int) -> None:
+        """Delete the oldest access changes before this cursor, if due."""
+        if now < self.due:
+            return
+        old = [Filter("last_modified", before, COMPARISON.LT)]
+        forgotten = storage.delete_all(
+            resource_name=ACCESS,
+            parent_id=parent_id,
+            filters=old,
+            sorting=[Sort("last_modified", 1)],
+            limit=FORGET_AT_ONCE,
+            with_deleted=False,
+        )
+        if len(forgotten) < FORGET_AT_ONCE:  # All of them: wait.
+            self.due = now + FORGET_INTERVAL_MSEC
 
 
 def newest_access_cursor(storage: StorageBase, parent_id: str) -> int:

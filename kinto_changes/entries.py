@@ -28,7 +28,6 @@ from .access import (
     READERS,
     buckets_readers,
     collections_readers,
-    forget_access_changes,
     log_access_change,
     newest_access_cursor,
     store_bucket_readers,
@@ -480,6 +479,7 @@ class EntryWriter:
         self.storage: StorageBase = registry.storage
         self.permission = registry.permission
         self.lock = registry.changes_cursor_lock
+        self.forgetting = registry.changes_forgetting
         self.settings: ChangesSettings = registry.changes
 
     def write(self, pending: Pending) -> None:
@@ -530,7 +530,11 @@ class EntryWriter:
         }
         stored = stored_buckets_readers(self.storage, PARENT_ID, bucket_ids)
         self.before = {bid: stored.get(bid) for bid in bucket_ids}
-        existing = [bid for bid in bucket_ids if bucket_exists(self.storage, bid)]
+        # A bucket that this transaction wrote and did not delete exists: on
+        # PostgreSQL, its row lock holds a concurrent deletion until we commit
+        # (Kinto's memory backend has no transactions to isolate anyway).
+        written = set(pending.updated_buckets) - set(pending.deleted_buckets)
+        existing = [b for b in bucket_ids if b in written or bucket_exists(self.storage, b)]
         self.after = buckets_readers(self.permission, existing)
 
     def _write_buckets(self) -> None:
@@ -557,7 +561,7 @@ class EntryWriter:
             self.cursor = max(self.cursor + 1, self.now)
             log_access_change(self.storage, PARENT_ID, self.cursor, self.concerned)
             horizon = self.settings.since_horizon(self.now)
-            forget_access_changes(self.storage, PARENT_ID, before=horizon)
+            self.forgetting.forget(self.storage, PARENT_ID, self.now, before=horizon)
 
     def _lost(self, bucket_id: str, old_readers, new_readers) -> set[str]:
         """Principals that could read a collection through it or its bucket, and no more."""

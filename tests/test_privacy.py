@@ -7,8 +7,9 @@ from urllib.parse import unquote
 import pytest
 import sqlalchemy
 import transaction
+from kinto.core.storage import Filter
 from kinto.core.testing import get_user_headers
-from kinto.core.utils import msec_time
+from kinto.core.utils import COMPARISON, msec_time
 
 from kinto_changes.access import log_access_change
 from kinto_changes.entries import EntryWriter, tombstone_of
@@ -541,6 +542,8 @@ class TestForgottenAccessChanges(PrivacyTest):
             )
         # Nobody is told of a tombstone older than the access changes kept.
         assert ("alice-private", "old") not in self.seen(BOB, "gt_last_modified=0")
+        # Forgetting is due (at most once a minute per process): a minute later.
+        self.app.app.registry.changes_forgetting.due = 0
         self.grant("alice-private", None, "read", ["system.Everyone"])
         cursors = [
             change["last_modified"]
@@ -549,3 +552,24 @@ class TestForgottenAccessChanges(PrivacyTest):
             )
         ]
         assert cursors and min(cursors) > two_days_ago
+
+    def test_forgotten_at_most_once_a_minute(self):
+        storage = self.app.app.registry.storage
+        forgetting = self.app.app.registry.changes_forgetting
+
+        def old_changes_kept(ago_ms: int) -> bool:
+            with transaction.manager:
+                log_access_change(storage, "kinto_changes", msec_time() - ago_ms, [self.bob_id])
+            self.grant("alice-private", None, "read", [f"account:{ago_ms}"])
+            kept = storage.list_all(
+                resource_name="changes-access",
+                parent_id="kinto_changes",
+                filters=[Filter("last_modified", msec_time() - 24 * 3600 * 1000, COMPARISON.LT)],
+            )
+            return bool(kept)
+
+        forgetting.due = 0
+        assert not old_changes_kept(2 * 24 * 3600 * 1000)  # Forgotten: due.
+        assert old_changes_kept(3 * 24 * 3600 * 1000)  # Not again within the minute.
+        forgetting.due = 0
+        assert not old_changes_kept(4 * 24 * 3600 * 1000)
