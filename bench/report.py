@@ -25,6 +25,8 @@ LABELS = {
     ("write-1", "no plugin"): "write, 1 client: no plugin",
     ("write-8", "plugin"): "write, 8 clients: plugin",
     ("write-8", "no plugin"): "write, 8 clients: no plugin",
+    ("noisy", "plugin"): "noisy neighbour: write while another tenant toggles, plugin",
+    ("noisy", "no plugin"): "noisy neighbour: same, no plugin",
     ("private", "full, reader"): "private: full, reader, unconfigured (100 entries)",
     ("private", "full, configured"): "private: full, anonymous, configured (N entries)",
     ("private", "since, reader"): "private: since, reader, unconfigured",
@@ -55,7 +57,10 @@ RATIOS = {
     ("write-8", "plugin"): ("write-8", "no plugin"),
     ("private", "full, reader"): ("private", "full, configured"),
     ("private", "since, reader"): ("private", "since, configured"),
+    ("noisy", "plugin"): ("noisy", "no plugin"),
 }
+# Ratios of median latencies (lower is better), not of req/s.
+LATENCY_RATIOS = {("noisy", "plugin")}
 
 
 @dataclass
@@ -84,7 +89,8 @@ class Results:
         base = RATIOS.get(key)
         if base is None:
             return None
-        value, reference = self.rps(backend, size, key), self.rps(backend, size, base)
+        measure = self.latency if key in LATENCY_RATIOS else self.rps
+        value, reference = measure(backend, size, key), measure(backend, size, base)
         return value / reference if value and reference else None
 
     def rss_ratio(self, backend: str, size: int, phase: str) -> float | None:
@@ -103,6 +109,8 @@ def ratio_meaning(key: tuple[str, str], sizes: list[int]) -> str:
         return "req/s ÷ /records reference"
     if key[0] == "private":
         return "req/s reader ÷ configured"
+    if key in LATENCY_RATIOS:
+        return "median ms, plugin ÷ no plugin"
     return "plugin ÷ no plugin"
 
 
@@ -224,6 +232,15 @@ def targets(results: Results) -> list[Target]:
         ("postgresql", "write-1"): 0.85,
         ("postgresql", "write-8"): 0.75,
     }
+    if "postgresql" in results.backends:
+        found.append(
+            Target(
+                f"PostgreSQL: noisy neighbour's write latency, plugin ÷ no plugin, N={largest:,}",
+                results.ratio("postgresql", largest, ("noisy", "plugin")),
+                1.5,
+                at_most=True,
+            )
+        )
     for (backend, metric), threshold in thresholds.items():
         if backend in results.backends:
             clients = {"write-1": "1 client", "write-8": "8 clients"}[metric]

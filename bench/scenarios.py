@@ -7,6 +7,7 @@ of the machine does not always hurt the same variant.
 """
 
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,6 +19,8 @@ from bench.servers import (
     READABLE,
     READER_AUTH,
     REF_PATH,
+    VICTIM_AUTH,
+    VICTIM_PATH,
     Variant,
     collection_id,
 )
@@ -142,6 +145,48 @@ def writes(clients: int) -> tuple[Measurement, Measurement]:
     return with_plugin, without_plugin
 
 
+def noisy_with_plugin(trio: Trio, timing: Timing) -> Sample:
+    """On the plugin with nothing configured: access changes are tracked."""
+    return _noisy_neighbour(trio.unconfigured, timing)
+
+
+def noisy_without_plugin(trio: Trio, timing: Timing) -> Sample:
+    return _noisy_neighbour(trio.plain, timing)
+
+
+def _noisy_neighbour(variant: Variant, timing: Timing) -> Sample:
+    """The victim's record writes into their own bucket while ``bench`` toggles,
+    as fast as it can, the read permission of the bucket of its N collections
+    (SPEC §4: the toggles must not stall the victim, whatever N)."""
+    stop = threading.Event()
+    toggles = []
+
+    def toggle() -> None:
+        client = variant.client()
+        # Ends as it began, not readable: ``private`` counts what readers see.
+        while not stop.is_set() or len(toggles) % 2:
+            read = [] if len(toggles) % 2 else ["system.Everyone"]
+            client.json("PATCH", f"/buckets/{BUCKET}", AUTH, {"permissions": {"read": read}})
+            toggles.append(read)
+        client.close()
+
+    thread = threading.Thread(target=toggle, daemon=True)
+    thread.start()
+    try:
+        return measure(
+            variant.url,
+            lambda index, iteration: Request("POST", VICTIM_PATH, VICTIM_AUTH, b"{}"),
+            expect=201,
+            duration=timing.duration,
+            min_requests=timing.min_requests,
+        )
+    finally:
+        stop.set()
+        thread.join()
+        if len(toggles) < 2:
+            raise RuntimeError(f"{variant.name}: the neighbour did not toggle")
+
+
 def _write(variant: Variant, clients: int, timing: Timing) -> Sample:
     return measure(
         variant.url,
@@ -226,6 +271,8 @@ GROUPS: dict[str, dict[str, Measurement]] = {
     "changeset": {"list": changeset_list, "collection": changeset_collection},
     "write-1": dict(zip(("plugin", "no plugin"), writes(1), strict=True)),
     "write-8": dict(zip(("plugin", "no plugin"), writes(8), strict=True)),
+    # One tenant's writes while another toggles access: latency, plugin ÷ no plugin.
+    "noisy": {"plugin": noisy_with_plugin, "no plugin": noisy_without_plugin},
     # Reader on ``unconfigured`` against anonymous on the configured list.
     "private": {
         "full, reader": reader_list,

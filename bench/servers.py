@@ -34,6 +34,10 @@ AUTH = {"Authorization": "Basic " + base64.b64encode(b"bench:bench").decode()}
 # ``unconfigured`` server only (``bench`` owns the bucket: it sees them all).
 READER_AUTH = {"Authorization": "Basic " + base64.b64encode(b"reader:reader").decode()}
 READABLE = 100
+# A third user, who writes into their own bucket while ``bench`` toggles the
+# read permission of its N collections' bucket (the ``noisy`` metric).
+VICTIM_AUTH = {"Authorization": "Basic " + base64.b64encode(b"victim:victim").decode()}
+VICTIM_PATH = "/buckets/victim/collections/own/records"
 # Kinto's default ``batch_max_requests``.
 BATCH_SIZE = 25
 
@@ -179,7 +183,8 @@ def server_env() -> dict:
 
 
 def create_containers(variant: Variant) -> None:
-    """The buckets, the public reference collection; the reader's id on ``unconfigured``."""
+    """The buckets, the public reference collection; the reader's id on
+    ``unconfigured``; the victim's bucket where the ``noisy`` metric writes."""
     client = variant.client()
     client.json("PUT", f"/buckets/{BUCKET}", AUTH, {}, expect=201)
     if variant.has_reference:
@@ -188,6 +193,9 @@ def create_containers(variant: Variant) -> None:
         client.json("PUT", REF_PATH, AUTH, everyone, expect=201)
     if variant.kind == "unconfigured":
         variant.reader_id = client.json("GET", "/", READER_AUTH)["user"]["id"]
+    if variant.kind in ("unconfigured", "no plugin"):
+        client.json("PUT", "/buckets/victim", VICTIM_AUTH, {}, expect=201)
+        client.json("PUT", VICTIM_PATH.rsplit("/", 1)[0], VICTIM_AUTH, {}, expect=201)
     client.close()
 
 
