@@ -2,15 +2,17 @@ from importlib.metadata import version
 
 from kinto.core import metrics
 from kinto.core.events import ResourceChanged
+from kinto.core.storage.postgresql import Storage as PostgreSQLStorage
 from pyramid.config import Configurator
 
 from . import settings as changes_settings
 from .access import Forgetting
 from .changeset import add_changeset_services
-from .entries import cursor_lock_for
 from .listener import on_resource_changed
+from .listing import add_list_services
 from .migration import CatchUp
-from .views import add_list_services
+from .postgresql import PostgreSQLBackend
+from .writer import MemoryBackend
 
 
 __version__ = version("kinto-changes")
@@ -33,7 +35,8 @@ def includeme(config: Configurator) -> None:
     """
     registry = config.registry
     registry.changes = settings = changes_settings.load(config.get_settings())
-    registry.changes_cursor_lock = cursor_lock_for(registry.storage)
+    is_postgresql = isinstance(registry.storage, PostgreSQLStorage)
+    registry.changes_backend = PostgreSQLBackend() if is_postgresql else MemoryBackend()
     registry.changes_forgetting = Forgetting()
 
     config.add_api_capability(

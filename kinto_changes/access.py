@@ -33,7 +33,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kinto.core.permission import PermissionBase
-from kinto.core.permission.memory import Permission as MemoryPermission
 from kinto.core.storage import Filter, Sort, StorageBase
 from kinto.core.storage import exceptions as storage_exceptions
 from kinto.core.utils import COMPARISON
@@ -75,18 +74,11 @@ def buckets_readers(permission: PermissionBase, bucket_ids: Iterable[str]) -> di
 
 
 def principals_by_uri(permission: PermissionBase, uris: list[str]) -> dict[str, set[str]]:
+    """``{uri: principals with read or write on it}``, in one query."""
     if not uris:
         return {}
-    if isinstance(permission, MemoryPermission):
-        # Kinto's memory backend fails on absent permissions when they are
-        # named, and scans all its keys per object when they are not.
-        return {
-            uri: set().union(
-                *(permission.get_object_permission_principals(uri, p) for p in READ_PERMISSIONS)
-            )
-            for uri in uris
-        }
-    found = permission.get_objects_permissions(uris, list(READ_PERMISSIONS))
+    # Every permission: Kinto's memory backend fails on absent ones when named.
+    found = permission.get_objects_permissions(uris)
     return {
         uri: set().union(*(perms.get(p, ()) for p in READ_PERMISSIONS))
         for uri, perms in zip(uris, found, strict=True)
@@ -144,13 +136,6 @@ class Forgetting:
             self.due = now + FORGET_INTERVAL_MSEC
 
 
-def newest_access_cursor(storage: StorageBase, parent_id: str) -> int:
-    newest = storage.list_all(
-        resource_name=ACCESS, parent_id=parent_id, sorting=[Sort("last_modified", -1)], limit=1
-    )
-    return newest[0]["last_modified"] if newest else 0
-
-
 @dataclass(frozen=True)
 class Reader:
     """What one reader may see of the list."""
@@ -169,12 +154,17 @@ class Reader:
         return entry["bucket"] in self.buckets or not self.principals.isdisjoint(readers)
 
     def rules(self, include_deleted: bool, tombstones_after: int) -> list[list[Filter]]:
-        """:meth:`sees` as storage filters: alternatives (OR) of filters (AND)."""
+        """:meth:`sees` as storage filters: alternatives (OR) of filters (AND),
+        disjoint (Kinto's memory backend gives an object once per alternative)."""
         readers = Filter(READERS, sorted(self.principals), COMPARISON.CONTAINS_ANY)
         live = Filter("deleted", True, COMPARISON.NOT)
         rules = [[readers, live]]
         if self.buckets:
-            rules.append([Filter("bucket", sorted(self.buckets), COMPARISON.IN), live])
+            buckets = sorted(self.buckets)
+            rules = [
+                [Filter("bucket", buckets, COMPARISON.IN), live],
+                [readers, live, Filter("bucket", buckets, COMPARISON.EXCLUDE)],
+            ]
         if include_deleted:
             tombstone = Filter("deleted", True, COMPARISON.EQ)
             newer = Filter("last_modified", tombstones_after, COMPARISON.GT)

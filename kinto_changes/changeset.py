@@ -25,18 +25,17 @@ from kinto.views import object_exists_or_404
 from pyramid.config import Configurator
 from pyramid.httpexceptions import HTTPNotFound, HTTPServiceUnavailable
 
-from .schemas import ChangesetRequest, ListChangesetRequest, query_string_validator
-from .settings import ChangesSettings
-from .utils import NEWEST_FIRST, collection_uri, fetches_everything, iter_objects, iter_pages
-from .views import (
-    ChangesModel,
+from .http import (
     ChangesRouteFactory,
     list_cache_seconds,
-    public_entry,
     redirect_if_access_changed,
     redirect_old_since,
     set_cache_headers,
 )
+from .listing import ChangesModel, public_entry
+from .schemas import ChangesetRequest, ListChangesetRequest, query_string_validator
+from .settings import ChangesSettings
+from .utils import NEWEST_FIRST, collection_uri, iter_objects, iter_pages
 
 
 # Filters of the list's changeset.
@@ -174,9 +173,8 @@ def list_changeset(request) -> dict:
     )
     filters = [Filter(name, query[name], COMPARISON.EQ) for name in LIST_FILTERS if name in query]
     filters += since_filters(query)
-    one_page = fetches_everything(model.storage)
     timestamp, entries = consistent_read(
-        model.timestamp, lambda: list(iter_pages(fetch, filters, query.get("_limit"), one_page))
+        model.timestamp, lambda: list(iter_pages(fetch, filters, query.get("_limit")))
     )
     set_cache_headers(request, list_cache_seconds(request.registry.changes, "_expected" in query))
     return changeset(request, {}, timestamp, [public_entry(entry) for entry in entries])

@@ -4,7 +4,7 @@ The listener only notes which monitored collections a transaction touched.
 The entries are written in a before-commit hook, once per transaction, after
 every other ``ResourceChanged`` subscriber ran: there the cursor lock is taken
 as late as possible and the records timestamps read after it (see
-:mod:`kinto_changes.entries`). If the request fails, the transaction aborts,
+:mod:`kinto_changes.writer`). If the request fails, the transaction aborts,
 the hook never runs, and the list is left as it was.
 """
 
@@ -18,8 +18,8 @@ from pyramid.exceptions import ConfigurationError
 from pyramid.settings import aslist
 
 from . import settings as changes_settings
-from .entries import Change, EntryWriter, Pending
 from .utils import collection_uri
+from .writer import Change, EntryWriter, Pending
 
 
 def write_pending(pending: Pending, registry) -> None:

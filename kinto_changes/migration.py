@@ -13,8 +13,9 @@ from kinto.core.storage.postgresql.migrator import PostgreSQLPluginMigration
 from pyramid.settings import asbool
 
 from .access import BUCKETS, READERS, buckets_readers, collections_readers
-from .entries import PARENT_ID, RECORDS_TIMESTAMP, RESOURCE_NAME, Change, EntryWriter, Pending
+from .postgresql import PostgreSQLBackend
 from .utils import collection_uri, entry_id, iter_objects
+from .writer import PARENT_ID, RECORDS_TIMESTAMP, RESOURCE_NAME, Change, EntryWriter, Pending
 
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,9 @@ class CatchUp(PostgreSQLPluginMigration):
             logger.info("kinto_changes: read-only node, nothing to catch up.")
             return
         storage = self.registry.storage
-        self.registry.changes_cursor_lock.function.install(client or storage.client, dry_run)
+        backend = self.registry.changes_backend
+        if isinstance(backend, PostgreSQLBackend):
+            backend.function.install(client or storage.client, dry_run)
         if dry_run and storage.get_installed_version() is None:
             # ``--dry-run`` did not create Kinto's tables either.
             logger.info("kinto_changes: no storage schema yet, nothing to catch up.")

@@ -6,7 +6,6 @@ import uuid
 from collections.abc import Callable, Iterator
 
 from kinto.core.storage import Filter, Sort, StorageBase
-from kinto.core.storage.memory import MemoryBasedStorage
 from kinto.core.utils import COMPARISON
 
 
@@ -22,6 +21,14 @@ def entry_id(host: str, bucket_id: str, collection_id: str) -> str:
     uri = collection_uri(bucket_id, collection_id)
     digest = hashlib.md5(f"{host}{uri}".encode()).hexdigest()
     return str(uuid.UUID(digest))
+
+
+def newest_cursor_of(storage: StorageBase, resource_name: str, parent_id: str) -> int:
+    """The newest ``last_modified`` of these objects, 0 if none (a read)."""
+    newest = storage.list_all(
+        resource_name=resource_name, parent_id=parent_id, sorting=[NEWEST_FIRST], limit=1
+    )
+    return newest[0]["last_modified"] if newest else 0
 
 
 def iter_objects(
@@ -45,32 +52,23 @@ def iter_objects(
         sorting=[NEWEST_FIRST],
         include_deleted=include_deleted,
     )
-    return iter_pages(fetch, filters or [], limit, one_page=fetches_everything(storage))
-
-
-def fetches_everything(storage: StorageBase) -> bool:
-    """Whether ``list_all`` returns every match at once: Kinto's memory backend
-    ignores ``storage_max_fetch_size``."""
-    return isinstance(storage, MemoryBasedStorage)
+    return iter_pages(fetch, filters or [], limit)
 
 
 def iter_pages(
     fetch: Callable[..., list[dict]],
     filters: list[Filter],
     limit: int | None = None,
-    one_page: bool = False,
 ) -> Iterator[dict]:
     """What ``fetch(filters=..., limit=...)`` returns, page after page, up to ``limit``.
 
-    ``fetch`` must sort newest first on a unique ``last_modified``. With
-    ``one_page`` (see :func:`fetches_everything`), the first page is all there
-    is: asking for the next one would scan every object again, for nothing.
+    ``fetch`` must sort newest first on a unique ``last_modified``.
     """
     before = []
     while limit is None or limit > 0:
         page = fetch(filters=[*filters, *before], limit=limit)
         yield from page
-        if one_page or not page:
+        if not page:
             return
         if limit is not None:
             limit -= len(page)

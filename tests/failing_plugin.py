@@ -27,7 +27,8 @@ import transaction
 from kinto.core.events import ResourceChanged
 from pyramid.config import Configurator
 
-from kinto_changes.entries import ADVISORY_LOCK_KEY, PARENT_ID
+from kinto_changes.postgresql import ADVISORY_LOCK_KEY
+from kinto_changes.writer import PARENT_ID
 
 
 class PluginFailure(Exception):

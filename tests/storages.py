@@ -79,4 +79,5 @@ class InstrumentedPostgreSQL(Instrumented, postgresql.Storage):
     @classmethod
     def load_from_config(cls, config) -> "InstrumentedPostgreSQL":
         storage = postgresql.load_from_config(config)
-        return cls(storage.client, storage._max_fetch_size, readonly=storage.readonly)
+        max_fetch_size = int(config.get_settings()["storage_max_fetch_size"])
+        return cls(storage.client, max_fetch_size, readonly=storage.readonly)

@@ -15,7 +15,7 @@ import webtest
 from kinto.core.storage import postgresql
 from kinto.core.testing import get_request_class, get_user_headers
 
-from kinto_changes.entries import PARENT_ID, RESOURCE_NAME
+from kinto_changes.writer import PARENT_ID, RESOURCE_NAME
 
 
 POSTGRESQL_URL = os.environ.get(
@@ -91,7 +91,7 @@ def make_app(settings: dict) -> webtest.TestApp:
     registry.storage.initialize_schema()
     registry.permission.initialize_schema()
     if hasattr(registry, "changes") and isinstance(registry.storage, postgresql.Storage):
-        registry.changes_cursor_lock.function.install(registry.storage.client)
+        registry.changes_backend.function.install(registry.storage.client)
     app = webtest.TestApp(wsgi_app)
     app.RequestClass = get_request_class("v1")
     return app

@@ -152,7 +152,7 @@ def test_entries_without_readers_get_them(tmp_path, settings):
 
 def installed(app) -> bool:
     """Asked on a new connection (one in a transaction may not see new functions)."""
-    function = app.app.registry.changes_cursor_lock.function
+    function = app.app.registry.changes_backend.function
     engine = postgresql_engine()
     with engine.connect() as conn:
         query = sqlalchemy.text("SELECT to_regprocedure(:signature) IS NOT NULL")
@@ -162,7 +162,7 @@ def installed(app) -> bool:
 
 
 def drop_function(app) -> None:
-    function = app.app.registry.changes_cursor_lock.function
+    function = app.app.registry.changes_backend.function
     with app.app.registry.storage.client.connect(force_commit=True) as conn:
         conn.execute(sqlalchemy.text(f"DROP FUNCTION IF EXISTS {function.signature}"))
 
@@ -204,7 +204,7 @@ def test_writes_call_the_function_and_survive_its_removal(settings, caplog):
 
 def test_a_function_the_role_may_not_execute_is_not_used(settings):
     app = make_app(settings)
-    function = app.app.registry.changes_cursor_lock.function
+    function = app.app.registry.changes_backend.function
     engine = postgresql_engine()
     with engine.connect() as conn:  # Rolled back at the end: DDL is transactional.
         assert function.is_usable(conn)

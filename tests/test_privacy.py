@@ -12,8 +12,8 @@ from kinto.core.testing import get_user_headers
 from kinto.core.utils import COMPARISON, msec_time
 
 from kinto_changes.access import log_access_change
-from kinto_changes.entries import EntryWriter, tombstone_of
 from kinto_changes.utils import entry_id
+from kinto_changes.writer import EntryWriter, tombstone_of
 
 from .support import ALICE, BOB, LIST_URL, BaseWebTest, base_settings
 from .test_settings import make_app_userid

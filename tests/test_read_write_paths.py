@@ -1,9 +1,9 @@
-"""The fast paths of the list (memory backend) and of the writer.
+"""The read path of the list and the write path of the entries.
 
-On PostgreSQL the list selects visible entries with storage filters
+The list selects visible entries with storage filters
 (``visibility_filters``), exact unless bucket URIs and collection URIs of
-other buckets are mixed in the settings; then, and on Kinto's memory backend,
-``ChangesSettings.is_monitored`` decides in Python.
+other buckets are mixed in the settings; then ``ChangesSettings.is_monitored``
+decides in Python.
 The writer reads the newest cursor and the records timestamps in the same
 round trip as it takes the lock. Both must give the same answers as before.
 """
@@ -11,19 +11,11 @@ round trip as it takes the lock. Both must give the same answers as before.
 import itertools
 
 import pytest
-from kinto.core.storage import Filter, Sort
 from kinto.core.storage.memory import apply_filters
-from kinto.core.utils import COMPARISON
 
-from kinto_changes.access import READERS, Reader
+from kinto_changes.listing import filters_are_exact, visibility_filters
 from kinto_changes.settings import ChangesSettings
 from kinto_changes.utils import entry_id
-from kinto_changes.views import (
-    filters_are_exact,
-    list_entries,
-    visibility_filters,
-    visible_entries,
-)
 
 from .storages import instrumented_settings
 from .support import ALICE, BOB, BaseWebTest, base_settings
@@ -90,13 +82,6 @@ def test_storage_filters_select_the_monitored_entries(settings, include_deleted)
         )
 
 
-@pytest.mark.parametrize("settings", SETTINGS)
-@pytest.mark.parametrize("include_deleted", [False, True])
-def test_python_check_selects_the_monitored_entries(settings, include_deleted):
-    expected = monitored(settings, include_deleted)
-    assert visible_entries(settings, ENTRIES, include_deleted) == expected
-
-
 def test_whole_buckets_only_when_nothing_else_is_configured():
     def whole(collections, excluded=()):
         return ChangesSettings(
@@ -146,43 +131,6 @@ class TestListPaths(BaseWebTest):
         assert self.list_etag() == 0
         self.create_collection("b", "c1")
         assert self.list_etag() > 0
-
-
-class TestPostgreSQLListReadsAsKinto(BaseWebTest):
-    """On PostgreSQL the list reads its entries with its own parsing of
-    Kinto's SQL (``list_entries``): the same objects as ``storage.list_all``."""
-
-    backends = ("postgresql",)
-
-    def test_same_entries_as_list_all_whatever_the_query(self):
-        for bid, cid in [("a", "x"), ("b", "c1"), ("b", "c2"), ("b", "c3"), ("b", "c4")]:
-            self.create_collection(bid, cid)
-        bob = self.grant_read("b", ["c3"])
-        self.create_record("b", "c1")
-        self.app.delete("/buckets/b/collections/c2", headers=ALICE)  # A tombstone.
-        storage = self.app.app.registry.storage
-        cursors = sorted(e["last_modified"] for e in self.stored_entries())
-        newest_first = [Sort("last_modified", -1)]
-        queries = [
-            {},
-            {"filters": [Filter("bucket", "b", COMPARISON.EQ)], "sorting": newest_first},
-            {"filters": [Filter("deleted", True, COMPARISON.NOT)]},
-            {"filters": [Filter(READERS, [bob], COMPARISON.CONTAINS_ANY)]},
-            # A reader's alternatives: through their principals, through a
-            # bucket they may read, and tombstones after some cursor.
-            {"pagination_rules": Reader(frozenset({bob}), frozenset({"a"})).rules(True, 0)},
-            {"pagination_rules": Reader(frozenset({bob}), frozenset()).rules(True, cursors[3])},
-            {"filters": [Filter("bucket", "none", COMPARISON.EQ)]},
-            {"sorting": [Sort("collection", 1), *newest_first], "limit": 3},
-            {
-                "sorting": newest_first,
-                "pagination_rules": [[Filter("last_modified", cursors[2], COMPARISON.LT)]],
-                "limit": 2,
-            },
-        ]
-        for query in queries:
-            assert list_entries(storage, **query) == self.stored_entries(**query)
-        assert len(list_entries(storage)) == 5
 
 
 class TestWriterReadsUnderTheLock(BaseWebTest):
@@ -272,26 +220,11 @@ class TestConfiguredListStoresNoReaders(BaseWebTest):
         assert entry["last_modified"] == self.records_etag("b", "c")
 
 
-class TestMemoryEntries(BaseWebTest):
-    """On memory, entries are stored without the backend's JSON copy: each
-    stored entry is its own, and the strings many entries repeat are shared."""
-
-    backends = ("memory",)
+class TestEntriesReaders(BaseWebTest):
+    """Each entry stores its own collection's readers."""
 
     def stored(self) -> dict:
         return {e["collection"]: e for e in self.stored_entries()}
-
-    def test_entries_share_bucket_ids_and_principals_not_lists(self):
-        # What the memory benchmark's target rests on (README, Performance).
-        for cid in ("c1", "c2"):
-            self.create_collection("main-workspace", cid)
-        bob = self.grant_read("main-workspace", ["c1", "c2"])
-        c1, c2 = self.stored()["c1"], self.stored()["c2"]
-        assert all(k1 is k2 for k1, k2 in zip(sorted(c1), sorted(c2), strict=True))  # Keys too.
-        assert c1["bucket"] is c2["bucket"]
-        assert c1["_readers"] == c2["_readers"] and c1["_readers"] is not c2["_readers"]
-        assert all(p1 is p2 for p1, p2 in zip(c1["_readers"], c2["_readers"], strict=True))
-        assert bob in c1["_readers"]
 
     def test_a_change_of_readers_changes_one_entry(self):
         for cid in ("c1", "c2"):

@@ -10,7 +10,7 @@ import threading
 import pytest
 import sqlalchemy
 
-from kinto_changes.entries import ADVISORY_LOCK_KEY
+from kinto_changes.postgresql import ADVISORY_LOCK_KEY
 
 from .support import ALICE, BaseWebTest, base_settings, postgresql_engine
 

@@ -10,29 +10,33 @@ It is a Kinto resource whose model reads the entries written by
 
 import functools
 from collections.abc import Callable
-from operator import itemgetter
-from urllib.parse import urlencode
 
 import colander
 from kinto.core import Service, resource
-from kinto.core.authorization import RouteFactory
 from kinto.core.errors import ERRORS, http_error, raise_invalid
 from kinto.core.events import ACTIONS
 from kinto.core.resource.model import Model
 from kinto.core.resource.schema import RequestSchema
 from kinto.core.resource.viewset import ViewSet
-from kinto.core.storage import Filter, Sort, StorageBase
-from kinto.core.storage.memory import MemoryBasedStorage, apply_filters, apply_sorting
+from kinto.core.storage import Filter, Sort
+from kinto.core.storage.memory import apply_filters, apply_sorting
 from kinto.core.utils import COMPARISON, decode64, json, msec_time
 from pyramid.config import Configurator
-from pyramid.httpexceptions import HTTPMethodNotAllowed, HTTPTemporaryRedirect
+from pyramid.httpexceptions import HTTPMethodNotAllowed
 from pyramid.security import NO_PERMISSION_REQUIRED
 
 from .access import READERS, Reader, last_concerned, reader_for
-from .entries import PARENT_ID, RECORDS_TIMESTAMP, RESOURCE_NAME
+from .http import (
+    ChangesRouteFactory,
+    list_cache_seconds,
+    redirect_if_access_changed,
+    redirect_old_since,
+    set_cache_headers,
+)
 from .schemas import MAX_TIMESTAMP, ListQuerySchema, query_string_validator
 from .settings import ChangesSettings
 from .utils import NEWEST_FIRST, entry_id, iter_pages
+from .writer import PARENT_ID, RECORDS_TIMESTAMP, RESOURCE_NAME, newest_cursor
 
 
 class ChangesSchema(resource.ResourceSchema):
@@ -85,11 +89,7 @@ class ChangesModel(Model):
         registry = request.registry
         super().__init__(registry.storage, registry.permission, resource_name=RESOURCE_NAME)
         self.settings = registry.changes
-        self.cursor_lock = registry.changes_cursor_lock
         self.principals = request.prefixed_principals
-        # Kinto's memory backend applies filters with generic comparisons,
-        # several per object: there, visibility is checked in Python.
-        self.filter_in_storage = not isinstance(registry.storage, MemoryBasedStorage)
         self.concerned_after: dict[int, int] = {}
 
     @functools.cached_property
@@ -108,45 +108,46 @@ class ChangesModel(Model):
 
     def timestamp(self, parent_id=None) -> int:
         # The same for every reader: it says that something changed, not what.
-        return self.cursor_lock.newest_cursor(self.storage)
+        return newest_cursor(self.storage)
 
-    def get_objects(self, filters=None, include_deleted=False, limit=None, **kwargs) -> list:
-        kwargs.pop("parent_id", None)
-        filters = list(filters or [])
-        sorting = kwargs.pop("sorting", None) or []
-        rules = kwargs.pop("pagination_rules", None)
+    def get_objects(
+        self,
+        filters=None,
+        sorting=None,
+        pagination_rules=None,
+        limit=None,
+        include_deleted=False,
+        parent_id=None,
+    ) -> list:
+        """The entries this reader sees: Kinto's query, with the visibility
+        filters of the settings and the reader's rules added."""
+        filters, sorting, rules = list(filters or []), sorting or [], pagination_rules
         tombstones_after = self.tombstones_after(filters) if include_deleted else 0
-        if self.filter_in_storage:
-            # Ours come last: a ``has_`` filter must not override them.
-            filters += visibility_filters(self.settings, include_deleted)
-            if filters_are_exact(self.settings):
-                if self.reader is not None:
-                    rules = combined(rules, self.reader.rules(include_deleted, tombstones_after))
-                return list_entries(
-                    self.storage,
-                    filters=filters,
-                    sorting=sorting,
-                    pagination_rules=rules,
-                    limit=limit,
-                )
-            # A superset, read to the end (not cut at the storage's fetch
-            # size), then refined, paginated and sorted below, all in Python
-            # (the database's collation may order strings otherwise).
-            fetch = functools.partial(list_entries, self.storage, sorting=[NEWEST_FIRST])
-            entries = list(iter_pages(fetch, filters))
-            if rules:
-                entries = [entry for rule in rules for entry in apply_filters(entries, rule)]
-        else:
-            # Kinto's memory backend filters and sorts with generic comparisons,
-            # several per object: read unsorted, keep the visible entries, then sort.
-            entries = super().get_objects(
-                filters, parent_id=PARENT_ID, pagination_rules=rules, **kwargs
+        # Ours come last: a ``has_`` filter must not override them.
+        filters += visibility_filters(self.settings, include_deleted)
+        if filters_are_exact(self.settings):
+            if self.reader is not None:
+                rules = combined(rules, self.reader.rules(include_deleted, tombstones_after))
+            return super().get_objects(
+                filters, sorting, rules, limit, include_deleted, parent_id=PARENT_ID
             )
-        visible = visible_entries(self.settings, entries, include_deleted)
+        # A superset, read to the end (not cut at the storage's fetch size),
+        # then refined, paginated and sorted in Python (the database's
+        # collation may order strings otherwise).
+        fetch = functools.partial(
+            super().get_objects,
+            sorting=[NEWEST_FIRST],
+            include_deleted=include_deleted,
+            parent_id=PARENT_ID,
+        )
+        entries = list(iter_pages(fetch, filters))
+        if rules:
+            entries = [entry for rule in rules for entry in apply_filters(entries, rule)]
+        entries = [e for e in entries if self.settings.is_monitored(e["bucket"], e["collection"])]
         if self.reader is not None:
-            visible = [entry for entry in visible if self.reader.sees(entry, tombstones_after)]
-        visible = sort_entries(visible, sorting)
-        return visible[:limit] if limit else visible
+            entries = [entry for entry in entries if self.reader.sees(entry, tombstones_after)]
+        entries = apply_sorting(entries, sorting)
+        return entries[:limit] if limit else entries
 
     def tombstones_after(self, filters: list[Filter]) -> int:
         """Tombstones are shown only when newer than the reader's last access
@@ -161,93 +162,22 @@ class ChangesModel(Model):
         return self.last_concerned(max([horizon, *bounds]))
 
     def count_objects(self, filters=None, parent_id=None) -> int:
-        if not self.filter_in_storage or not filters_are_exact(self.settings):
+        if not filters_are_exact(self.settings):
             return len(self.get_objects(filters=filters))
         filters = [*(filters or []), *visibility_filters(self.settings, False)]
         if self.reader is None:
             return super().count_objects(filters=filters, parent_id=PARENT_ID)
-        # Entries they see through their principals, or through a bucket they
-        # may read: inclusion-exclusion of the two alternatives.
-        by_readers, *by_buckets = self.reader.rules(include_deleted=False, tombstones_after=0)
+        # Entries they see through a bucket they may read, or else through
+        # their principals: disjoint alternatives.
+        rules = self.reader.rules(include_deleted=False, tombstones_after=0)
         count = functools.partial(super().count_objects, parent_id=PARENT_ID)
-        counts = [count(filters=[*filters, *by_readers])]
-        for rule in by_buckets:
-            counts.append(count(filters=[*filters, *rule]))
-            counts.append(-count(filters=[*filters, *by_readers, *rule]))
-        return sum(counts)
+        return sum(count(filters=[*filters, *rule]) for rule in rules)
 
 
 def combined(pagination: list[list[Filter]] | None, alternatives: list[list[Filter]]) -> list:
     """Kinto's pagination rules (alternatives) AND the reader's alternatives,
     as alternatives: every pair of one of each."""
     return [[*page, *visible] for page in (pagination or [[]]) for visible in alternatives]
-
-
-# Kinto's ``list_all`` query, with the entries' JSON as text.
-LIST_QUERY = """
-    SELECT id, as_epoch(last_modified) AS last_modified, data::text AS data
-    FROM objects
-    WHERE {parent_id_filter}
-    AND resource_name = :resource_name
-    {conditions_deleted}
-    {conditions_filter}
-    {pagination_rules}
-    {sorting}
-    LIMIT :pagination_limit;
-"""
-
-
-def list_entries(storage: StorageBase, **kwargs) -> list[dict]:
-    """What PostgreSQL's ``storage.list_all`` returns for the entries, faster.
-
-    psycopg2 parses each ``jsonb`` value on its own with the standard
-    library's ``json``: for the whole list, the largest part of the answer's
-    time. Here Kinto's own parser (rapidjson) reads them all in one call, in
-    a third of that time. Filters, sorting and pagination are Kinto's SQL.
-    """
-    rows = storage._get_rows(LIST_QUERY, RESOURCE_NAME, PARENT_ID, **kwargs)
-    entries = json.loads(f"[{','.join(row.data for row in rows)}]")
-    for entry, (object_id, cursor, _) in zip(entries, rows, strict=True):
-        entry["id"] = object_id
-        entry["last_modified"] = cursor
-    return entries
-
-
-def visible_entries(settings: ChangesSettings, entries: list[dict], include_deleted: bool) -> list:
-    """The entries of the monitored collections, checked in Python in one
-    pass, without a call per entry where the settings allow."""
-    host, buckets = settings.http_host, settings.whole_buckets
-    if buckets is not None:
-        return [
-            entry
-            for entry in entries
-            if entry["host"] == host
-            and entry["bucket"] in buckets
-            and (include_deleted or not entry.get("deleted"))
-        ]
-    is_monitored = settings.is_monitored
-    return [
-        entry
-        for entry in entries
-        if entry["host"] == host
-        and (include_deleted or not entry.get("deleted"))
-        and is_monitored(entry["bucket"], entry["collection"])
-    ]
-
-
-# Stored in every entry (tombstones included), each with one type: sorted by
-# plain keys, they give the order of Kinto's memory backend.
-PLAIN_SORT_FIELDS = frozenset({"id", "last_modified", "bucket", "collection", "host"})
-
-
-def sort_entries(entries: list[dict], sorting: list[Sort]) -> list[dict]:
-    """Sort in place as Kinto's memory backend would (stable, last sort first)."""
-    if not all(sort.field in PLAIN_SORT_FIELDS for sort in sorting):
-        # ``deleted`` (absent from live entries) or a nested field.
-        return apply_sorting(entries, sorting)
-    for sort in reversed(sorting):
-        entries.sort(key=itemgetter(sort.field), reverse=sort.direction < 0)
-    return entries
 
 
 class Changes(resource.Resource):
@@ -334,67 +264,6 @@ def valid_token(token: str, sorting: list[Sort]) -> bool:
     )
 
 
-def list_cache_seconds(settings: ChangesSettings, cache_busting: bool) -> int | None:
-    """``max-age`` of the list and of its changeset (``None``: not cacheable)."""
-    if cache_busting and settings.cache_maximum_expires_seconds is not None:
-        return settings.cache_maximum_expires_seconds
-    return settings.cache_expires_seconds
-
-
-def set_cache_headers(request, seconds: int | None) -> None:
-    """Kinto's rule: ``max-age`` on responses to anonymous requests only."""
-    response = request.response
-    if seconds is not None and request.prefixed_userid is None:
-        response.cache_expires(seconds=seconds)
-    else:
-        response.cache_control.no_cache = True
-        response.cache_control.no_store = True
-
-
-def redirect_old_since(request, **kwargs) -> None:
-    """Cornice validator: a ``_since`` older than ``since_max_age_days`` is
-    redirected to the same URL without it, which caps the number of distinct
-    URLs a CDN has to cache.
-
-    Validators run after the permission checks and before the view, hence
-    before any storage access; this one runs after the query validators,
-    and only a valid query is redirected.
-    """
-    settings = request.registry.changes
-    since = request.validated.get("querystring", {}).get("_since")
-    if since is None or request.errors or settings.since_max_age_days < 0:
-        return
-    if since >= settings.since_horizon(msec_time()):
-        return
-    raise redirect_without_since(request)
-
-
-def redirect_if_access_changed(request, model: "ChangesModel") -> None:
-    """A ``_since`` poll by a reader that an access change concerned since
-    then (they may have gained or lost access) is answered as an old
-    ``_since``: the full list replaces their view (see :mod:`kinto_changes.access`)."""
-    since = request.validated.get("querystring", {}).get("_since")
-    if since is not None and model.last_concerned(since) > since:
-        raise redirect_without_since(request)
-
-
-def redirect_without_since(request) -> HTTPTemporaryRedirect:
-    """``307`` to the same URL without ``_since``."""
-    settings = request.registry.changes
-    # The URL as the client wrote it, minus ``_since``.
-    kept = [(name, value) for name, value in request.GET.items() if name != "_since"]
-    location = request.path_url + (f"?{urlencode(kept)}" if kept else "")
-    redirect = HTTPTemporaryRedirect(location)
-    redirect.cache_expires(seconds=settings.since_max_age_redirect_ttl_seconds)
-    # WebOb makes ``Location`` absolute with the request's host: Kinto's
-    # ``http_host`` setting, or else the ``Host`` header, which a shared cache
-    # must not store for everyone. Authenticated answers: never shared (§3.3).
-    from_host_header = not request.registry.settings.get("http_host")
-    if from_host_header or request.prefixed_userid is not None:
-        redirect.cache_control.private = True
-    return redirect
-
-
 def validate_list_query(request, **kwargs) -> None:
     """Cornice validator: what the list would answer 400 for, checked before
     any redirect (Kinto's resource checks filters, sorting, fields and the
@@ -428,21 +297,6 @@ class ListQuery(Changes):
         sorting = self._extract_sorting(limit)
         self._extract_partial_fields()
         self._extract_pagination_rules_from_token(limit, sorting)
-
-
-class ChangesRouteFactory(RouteFactory):
-    """Readable by the configured ``principals``, whatever the permission backend says."""
-
-    def __init__(self, request) -> None:
-        super().__init__(request)
-        self.allowed_principals = set(request.registry.changes.principals)
-
-    def check_permission(self, principals, bound_perms) -> bool:
-        return bool(self.allowed_principals.intersection(principals))
-
-    def fetch_shared_objects(self, perm, principals, get_bound_permissions) -> list:
-        # Nothing in the list is shared object by object.
-        return []
 
 
 def entry_not_allowed(request):

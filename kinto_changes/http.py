@@ -1,0 +1,86 @@
+"""HTTP helpers of the list and the changesets: cache headers, the
+``_since`` redirects, the list's route factory."""
+
+from urllib.parse import urlencode
+
+from kinto.core.authorization import RouteFactory
+from kinto.core.utils import msec_time
+from pyramid.httpexceptions import HTTPTemporaryRedirect
+
+from .settings import ChangesSettings
+
+
+def list_cache_seconds(settings: ChangesSettings, cache_busting: bool) -> int | None:
+    """``max-age`` of the list and of its changeset (``None``: not cacheable)."""
+    if cache_busting and settings.cache_maximum_expires_seconds is not None:
+        return settings.cache_maximum_expires_seconds
+    return settings.cache_expires_seconds
+
+
+def set_cache_headers(request, seconds: int | None) -> None:
+    """Kinto's rule: ``max-age`` on responses to anonymous requests only."""
+    response = request.response
+    if seconds is not None and request.prefixed_userid is None:
+        response.cache_expires(seconds=seconds)
+    else:
+        response.cache_control.no_cache = True
+        response.cache_control.no_store = True
+
+
+def redirect_old_since(request, **kwargs) -> None:
+    """Cornice validator: a ``_since`` older than ``since_max_age_days`` is
+    redirected to the same URL without it, which caps the number of distinct
+    URLs a CDN has to cache.
+
+    Validators run after the permission checks and before the view, hence
+    before any storage access; this one runs after the query validators,
+    and only a valid query is redirected.
+    """
+    settings = request.registry.changes
+    since = request.validated.get("querystring", {}).get("_since")
+    if since is None or request.errors or settings.since_max_age_days < 0:
+        return
+    if since >= settings.since_horizon(msec_time()):
+        return
+    raise redirect_without_since(request)
+
+
+def redirect_if_access_changed(request, model) -> None:
+    """A ``_since`` poll by a reader that an access change concerned since
+    then (they may have gained or lost access) is answered as an old
+    ``_since``: the full list replaces their view (see :mod:`kinto_changes.access`)."""
+    since = request.validated.get("querystring", {}).get("_since")
+    if since is not None and model.last_concerned(since) > since:
+        raise redirect_without_since(request)
+
+
+def redirect_without_since(request) -> HTTPTemporaryRedirect:
+    """``307`` to the same URL without ``_since``."""
+    settings = request.registry.changes
+    # The URL as the client wrote it, minus ``_since``.
+    kept = [(name, value) for name, value in request.GET.items() if name != "_since"]
+    location = request.path_url + (f"?{urlencode(kept)}" if kept else "")
+    redirect = HTTPTemporaryRedirect(location)
+    redirect.cache_expires(seconds=settings.since_max_age_redirect_ttl_seconds)
+    # WebOb makes ``Location`` absolute with the request's host: Kinto's
+    # ``http_host`` setting, or else the ``Host`` header, which a shared cache
+    # must not store for everyone. Authenticated answers: never shared (§3.3).
+    from_host_header = not request.registry.settings.get("http_host")
+    if from_host_header or request.prefixed_userid is not None:
+        redirect.cache_control.private = True
+    return redirect
+
+
+class ChangesRouteFactory(RouteFactory):
+    """Readable by the configured ``principals``, whatever the permission backend says."""
+
+    def __init__(self, request) -> None:
+        super().__init__(request)
+        self.allowed_principals = set(request.registry.changes.principals)
+
+    def check_permission(self, principals, bound_perms) -> bool:
+        return bool(self.allowed_principals.intersection(principals))
+
+    def fetch_shared_objects(self, perm, principals, get_bound_permissions) -> list:
+        # Nothing in the list is shared object by object.
+        return []

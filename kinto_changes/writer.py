@@ -1,0 +1,386 @@
+"""The writer: the list entries and their commit-ordered cursor.
+
+One entry per monitored collection, stored with Kinto's storage API under a
+parent id that no bucket or collection URI can prefix (Kinto's memory backend
+purges and matches parent ids by prefix).
+
+The storage ``last_modified`` of an entry is its *cursor*: unique, increasing
+in commit order. The collection's exact records timestamp is kept in the
+entry's data (``RECORDS_TIMESTAMP``), and served as ``last_modified``.
+
+The cursor rule: each entry written takes ``max(previous cursor + 1,
+min(records timestamp, now))``, under a lock held until the transaction
+commits (:class:`MemoryBackend`, or :mod:`kinto_changes.postgresql`).
+"""
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from kinto.core.storage import Filter, StorageBase
+from kinto.core.storage import exceptions as storage_exceptions
+from kinto.core.utils import COMPARISON, msec_time
+
+from .access import (
+    ACCESS,
+    READERS,
+    buckets_readers,
+    collections_readers,
+    log_access_change,
+    store_bucket_readers,
+    stored_buckets_readers,
+)
+from .settings import ChangesSettings
+from .utils import collection_uri, entry_id, iter_objects, newest_cursor_of
+
+
+PARENT_ID = "kinto_changes"
+RESOURCE_NAME = "changes"
+
+# Data field of an entry holding its records timestamp (served as ``last_modified``).
+RECORDS_TIMESTAMP = "_timestamp"
+
+
+@dataclass(frozen=True)
+class Change:
+    """A monitored collection touched by a transaction (created, changed or
+    deleted: the writer checks under the lock whether it still exists)."""
+
+    bucket_id: str
+    collection_id: str
+    # True when the event may have changed its permissions: the writer
+    # resolves its readers again.
+    access_changed: bool = False
+
+
+@dataclass
+class Pending:
+    """What one transaction changed, written when it commits."""
+
+    changes: list[Change] = field(default_factory=list)
+    deleted_buckets: list[str] = field(default_factory=list)
+    # Buckets whose permissions may have changed (created or updated).
+    updated_buckets: list[str] = field(default_factory=list)
+    # Principals whose access changed otherwise: members who joined or left a group.
+    concerned: set[str] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return any((self.changes, self.deleted_buckets, self.updated_buckets, self.concerned))
+
+
+@dataclass(frozen=True)
+class CollectionState:
+    """What the writer reads of a changed collection, under the lock."""
+
+    exists: bool
+    # ``None`` when not stored yet (then ``resource_timestamp`` stores it).
+    records_timestamp: int | None
+    entry: dict  # Its stored entry, ``{}`` if none.
+
+
+@dataclass(frozen=True)
+class Locked:
+    """What the writer reads once it holds the cursor lock."""
+
+    now: int  # Milliseconds.
+    newest_cursor: int
+    states: dict[tuple[str, str], CollectionState]
+
+
+def newest_cursor(storage: StorageBase) -> int:
+    """The list's timestamp: the newest cursor of its entries and access changes (a read)."""
+    return max(
+        newest_cursor_of(storage, resource_name, PARENT_ID)
+        for resource_name in (RESOURCE_NAME, ACCESS)
+    )
+
+
+def store(storage: StorageBase, object_id: str, entry: dict) -> None:
+    storage.update(
+        resource_name=RESOURCE_NAME, parent_id=PARENT_ID, object_id=object_id, obj=entry
+    )
+
+
+def read_states(storage: StorageBase, host: str, keys: list[tuple[str, str]]) -> dict:
+    """``{(bucket_id, collection_id): CollectionState}``, through the storage API."""
+    states = {}
+    for bucket_id, collection_id in keys:
+        exists = _exists(storage, bucket_id, collection_id)
+        uri = collection_uri(bucket_id, collection_id)
+        timestamp = (
+            storage.resource_timestamp(resource_name="record", parent_id=uri) if exists else None
+        )
+        entry = _stored(storage, entry_id(host, bucket_id, collection_id))
+        states[(bucket_id, collection_id)] = CollectionState(exists, timestamp, entry)
+    return states
+
+
+class MemoryBackend:
+    """Kinto's memory backend, through its public storage API: correct, not fast.
+
+    Cursors are assigned by the threads of one process (its data lives there).
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def locked(self, storage: StorageBase, host: str, keys: list, **hints) -> Iterator[Locked]:
+        """Hold the cursor lock, and read what the writer needs (``hints`` serve
+        PostgreSQL's upsert in the same statement)."""
+        with self.lock:
+            states = read_states(storage, host, keys)
+            yield Locked(msec_time(), newest_cursor(storage), states)
+
+    def bury(self, storage: StorageBase, host: str, first: int, readers: dict, **selected) -> int:
+        """Tombstones for the live entries of these buckets (``bucket_ids``) or
+        ids (``entry_ids``), from cursor ``first`` on, with ``readers`` of their buckets."""
+        entries = {}
+        for key, name in (("bucket", "bucket_ids"), ("id", "entry_ids")):
+            if selected.get(name):
+                filters = [
+                    Filter(key, sorted(selected[name]), COMPARISON.IN),
+                    Filter("host", host, COMPARISON.EQ),
+                    Filter("deleted", True, COMPARISON.NOT),
+                ]
+                found = iter_objects(storage, RESOURCE_NAME, PARENT_ID, filters=filters)
+                entries.update((entry["id"], entry) for entry in found)
+        for n, object_id in enumerate(sorted(entries)):
+            entry = entries[object_id]
+            tombstone = tombstone_of(entry, host, readers.get(entry["bucket"]), first + n)
+            store(storage, object_id, tombstone)
+        return len(entries)
+
+
+class EntryWriter:
+    """Write the entries of the changed collections, under the cursor lock."""
+
+    def __init__(self, registry) -> None:
+        self.storage: StorageBase = registry.storage
+        self.permission = registry.permission
+        self.backend = registry.changes_backend
+        self.forgetting = registry.changes_forgetting
+        self.settings: ChangesSettings = registry.changes
+
+    def write(self, pending: Pending) -> None:
+        """Write the entries of the collections that ``pending`` touched, the
+        principals of its buckets, and one record of the access it changed."""
+        host = self.settings.http_host
+        keys = list(dict.fromkeys((c.bucket_id, c.collection_id) for c in pending.changes))
+        changed = {(c.bucket_id, c.collection_id) for c in pending.changes if c.access_changed}
+        tracks = self.settings.monitors_everything
+        with self.backend.locked(
+            self.storage, host, keys, resolve=changed, tracks_readers=tracks
+        ) as locked:
+            self.now, self.cursor = locked.now, locked.newest_cursor
+            self.concerned = set(pending.concerned)
+            # The entries of deleted buckets (not re-created) and of deleted
+            # collections become tombstones in one go (``bury``).
+            gone = [b for b in set(pending.deleted_buckets) if not bucket_exists(self.storage, b)]
+            back = set(pending.deleted_buckets) - set(gone)
+            deleted = [k for k in self._in_buckets(back) if k not in locked.states]
+            states = {**locked.states, **read_states(self.storage, host, deleted)}
+            self._read_buckets(states, changed, pending)
+            readers = self._readers(states, changed)
+            for (bucket_id, collection_id), state in states.items():
+                # Also for record changes: Kinto checks the collection when a
+                # request starts, and another request can delete it before the
+                # record commits.
+                if state.exists:
+                    self.upsert(bucket_id, collection_id, state, readers)
+                elif not state.entry:  # Never listed (created and deleted at once).
+                    self.tombstone(bucket_id, collection_id, state, self.before.get(bucket_id))
+            self.bury(gone, [key for key, state in states.items() if not state.exists])
+            self._write_buckets()
+            self._log_access_change()
+
+    def _read_buckets(self, states: dict, changed: set, pending: Pending) -> None:
+        """The principals of the buckets whose principals may have changed, or
+        that new entries, tombstones and new readers need (not on record
+        writes): as stored (``before``, ``None`` if not yet) and now (``after``,
+        for the buckets that exist)."""
+        self.before, self.after = {}, {}
+        if not self.settings.monitors_everything:
+            return
+        bucket_ids = {*pending.updated_buckets, *pending.deleted_buckets}
+        bucket_ids |= {
+            key[0]
+            for key, state in states.items()
+            if not state.exists or not state.entry or state.entry.get("deleted") or key in changed
+        }
+        stored = stored_buckets_readers(self.storage, PARENT_ID, bucket_ids)
+        self.before = {bid: stored.get(bid) for bid in bucket_ids}
+        # A bucket that this transaction wrote and did not delete exists: on
+        # PostgreSQL, its row lock holds a concurrent deletion until we commit
+        # (Kinto's memory backend has no transactions to isolate anyway).
+        written = set(pending.updated_buckets) - set(pending.deleted_buckets)
+        existing = [b for b in bucket_ids if b in written or bucket_exists(self.storage, b)]
+        self.after = buckets_readers(self.permission, existing)
+
+    def _write_buckets(self) -> None:
+        """Store the principals of the buckets that changed, appeared or went.
+
+        Their collections' entries are left alone: readers see a bucket's
+        collections through its record. Who gained or lost one of its
+        principals is concerned by the change (not for a new record: a new
+        bucket has no collection yet, and an entry written before this record
+        existed holds its bucket's principals too).
+        """
+        for bucket_id, before in self.before.items():
+            after = self.after.get(bucket_id)
+            if after == before:
+                continue
+            store_bucket_readers(self.storage, PARENT_ID, bucket_id, after)
+            if after is not None and before is not None:
+                self.concerned |= set(after).symmetric_difference(before)
+
+    def _log_access_change(self) -> None:
+        """One record naming whoever this transaction's access changes concern,
+        at a cursor of its own; the oldest records beyond ``since_max_age_days`` go."""
+        if self.concerned:
+            self.cursor = max(self.cursor + 1, self.now)
+            log_access_change(self.storage, PARENT_ID, self.cursor, self.concerned)
+            horizon = self.settings.since_horizon(self.now)
+            self.forgetting.forget(self.storage, PARENT_ID, self.now, before=horizon)
+
+    def _lost(self, bucket_id: str, old_readers, new_readers) -> set[str]:
+        """Principals that could read a collection through it or its bucket, and no more."""
+        before = self.before.get(bucket_id) or ()
+        after = self.after[bucket_id] if bucket_id in self.after else before
+        return {*old_readers, *before} - {*new_readers, *after}
+
+    def _readers(self, states: dict, access_changed: set) -> dict[tuple[str, str], list[str]]:
+        """The readers to resolve again: where access changed, where never
+        resolved, and for a collection back after a tombstone.
+
+        Only with nothing configured: otherwise every reader sees every entry.
+        """
+        if not self.settings.monitors_everything:
+            return {}
+        keys = [
+            key
+            for key, state in states.items()
+            if state.exists
+            and (key in access_changed or READERS not in state.entry or state.entry.get("deleted"))
+        ]
+        return collections_readers(self.permission, keys) if keys else {}
+
+    def upsert(
+        self, bucket_id: str, collection_id: str, state: CollectionState, readers: dict
+    ) -> None:
+        timestamp = state.records_timestamp
+        if timestamp is None:
+            uri = collection_uri(bucket_id, collection_id)
+            timestamp = self.storage.resource_timestamp(resource_name="record", parent_id=uri)
+        entry = state.entry
+        new_readers = readers.get((bucket_id, collection_id), entry.get(READERS))
+        moved = entry.get("deleted") or entry.get(RECORDS_TIMESTAMP) != timestamp
+        # Kinto notifies the events of a /batch sub-request even when a later
+        # 409 rolled it back: an unchanged entry keeps its cursor, so that
+        # pollers are not told about a change that did not happen. New
+        # readers get a new cursor, dated now (the records timestamp is
+        # unchanged), so that their ``_since`` polls show what they may now
+        # read; those who may no longer read it are concerned by the change.
+        if moved or entry.get(READERS) != new_readers:
+            extra = {RECORDS_TIMESTAMP: timestamp}
+            if new_readers is not None:
+                extra[READERS] = new_readers
+            # Also when a collection comes back: the readers of its tombstone
+            # that may not read it now had it in their view.
+            self.concerned |= self._lost(bucket_id, entry.get(READERS, ()), new_readers or ())
+            self._store(bucket_id, collection_id, timestamp if moved else self.now, extra)
+
+    def tombstone(
+        self, bucket_id: str, collection_id: str, state: CollectionState, bucket_readers
+    ) -> None:
+        if not state.entry.get("deleted"):
+            self.cursor = max(self.cursor + 1, self.now)
+            entry = {**state.entry, "bucket": bucket_id, "collection": collection_id}
+            tombstone = tombstone_of(entry, self.settings.http_host, bucket_readers, self.cursor)
+            object_id = entry_id(self.settings.http_host, bucket_id, collection_id)
+            store(self.storage, object_id, tombstone)
+
+    def bury(self, bucket_ids: list[str], keys: list[tuple[str, str]]) -> None:
+        """Tombstones for every live entry of these deleted buckets and
+        collections, in one go (one statement on PostgreSQL)."""
+        if bucket_ids or keys:
+            host, first = self.settings.http_host, max(self.cursor + 1, self.now)
+            entry_ids = [entry_id(host, *key) for key in keys]
+            buried = self.backend.bury(
+                self.storage, host, first, self.before, bucket_ids=bucket_ids, entry_ids=entry_ids
+            )
+            self.cursor = first + buried - 1 if buried else self.cursor
+
+    def _store(self, bucket_id: str, collection_id: str, timestamp: int, extra: dict) -> None:
+        self.cursor = max(self.cursor + 1, min(timestamp, self.now))
+        extra.setdefault(RECORDS_TIMESTAMP, self.cursor)
+        entry = {
+            "bucket": bucket_id,
+            "collection": collection_id,
+            "host": self.settings.http_host,
+            "last_modified": self.cursor,
+            **extra,
+        }
+        object_id = entry_id(self.settings.http_host, bucket_id, collection_id)
+        store(self.storage, object_id, entry)
+
+    def _in_buckets(self, bucket_ids: list[str]) -> dict[tuple[str, str], dict]:
+        """The live entries of the collections of these buckets."""
+        return self._live_entries(Filter("bucket", list(bucket_ids), COMPARISON.IN))
+
+    def _live_entries(self, selector: Filter) -> dict[tuple[str, str], dict]:
+        if not selector.value:
+            return {}
+        filters = [
+            selector,
+            Filter("host", self.settings.http_host, COMPARISON.EQ),
+            Filter("deleted", True, COMPARISON.NOT),
+        ]
+        entries = iter_objects(self.storage, RESOURCE_NAME, PARENT_ID, filters=filters)
+        return {(e["bucket"], e["collection"]): e for e in entries}
+
+
+def tombstone_of(entry: dict, host: str, bucket_readers, cursor: int) -> dict:
+    """A collection's entry once it is deleted, at ``cursor`` (its timestamp too).
+
+    Kinto deleted the permissions of the collection (and of its bucket, when
+    the bucket is deleted): the tombstone keeps the principals they had.
+    """
+    tombstone = {
+        "bucket": entry["bucket"],
+        "collection": entry["collection"],
+        "host": host,
+        "deleted": True,
+        RECORDS_TIMESTAMP: cursor,
+        "last_modified": cursor,
+    }
+    if READERS in entry:
+        tombstone[READERS] = sorted({*entry[READERS], *(bucket_readers or ())})
+    return tombstone
+
+
+def _stored(storage: StorageBase, object_id: str) -> dict:
+    """A stored entry (empty if none)."""
+    try:
+        return storage.get(resource_name=RESOURCE_NAME, parent_id=PARENT_ID, object_id=object_id)
+    except storage_exceptions.ObjectNotFoundError:
+        return {}
+
+
+def bucket_exists(storage: StorageBase, bucket_id: str) -> bool:
+    try:
+        storage.get(resource_name="bucket", parent_id="", object_id=bucket_id)
+    except storage_exceptions.ObjectNotFoundError:
+        return False
+    return True
+
+
+def _exists(storage: StorageBase, bucket_id: str, collection_id: str) -> bool:
+    try:
+        storage.get(
+            resource_name="collection", parent_id=f"/buckets/{bucket_id}", object_id=collection_id
+        )
+    except storage_exceptions.ObjectNotFoundError:
+        return False
+    return True
