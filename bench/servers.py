@@ -90,37 +90,36 @@ def settings_for(backend: str, kind: str, database_url: str | None) -> dict:
     return settings
 
 
+def run_sql(database_url: str, *statements: str, admin: bool = True):
+    """Run ``statements`` in autocommit on the server's ``postgres`` database
+    (on the URL's own if not ``admin``); the last one's scalar, if it has rows."""
+    url = sqlalchemy.engine.make_url(database_url).set(drivername="postgresql+psycopg2")
+    url = url.set(database="postgres") if admin else url
+    engine = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            for statement in statements:
+                result = conn.execute(sqlalchemy.text(statement))
+            return result.scalar() if result.returns_rows else None
+    finally:
+        engine.dispose()
+
+
 def postgresql_available(database_url: str) -> str | None:
     """``None`` when PostgreSQL answers, else the reason why not."""
     try:
-        with admin_engine(database_url).connect() as conn:
-            conn.execute(sqlalchemy.text("SELECT 1"))
+        run_sql(database_url, "SELECT 1")
     except sqlalchemy.exc.OperationalError as error:
         return str(error).splitlines()[0]
     return None
 
 
-def admin_engine(database_url: str) -> sqlalchemy.Engine:
-    url = sqlalchemy.engine.make_url(database_url).set(drivername="postgresql+psycopg2")
-    return sqlalchemy.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-
-
 def recreate_database(database_url: str) -> None:
     """Drop and create the database: every run starts from an empty one."""
     name = sqlalchemy.engine.make_url(database_url).database
-    engine = admin_engine(database_url)
-    with engine.connect() as conn:
-        conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-
-
-def postgresql_version(database_url: str) -> str:
-    engine = admin_engine(database_url)
-    with engine.connect() as conn:
-        version = conn.execute(sqlalchemy.text("SHOW server_version")).scalar()
-    engine.dispose()
-    return version
+    run_sql(
+        database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'
+    )
 
 
 # The ``kinto`` command of this environment; the worktree first in
@@ -314,15 +313,7 @@ def grow(variants: list[Variant], size: int) -> None:
             future.result()
     for variant in variants:
         if variant.database_url:
-            analyze(variant.database_url)
-
-
-def analyze(database_url: str) -> None:
-    url = sqlalchemy.engine.make_url(database_url).set(drivername="postgresql+psycopg2")
-    engine = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sqlalchemy.text("VACUUM ANALYZE"))
-    engine.dispose()
+            run_sql(variant.database_url, "VACUUM ANALYZE", admin=False)
 
 
 def _grow(variant: Variant, size: int) -> None:
