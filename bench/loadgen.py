@@ -41,6 +41,12 @@ class Sample:
         return self.count / self.elapsed
 
 
+@dataclass(frozen=True)
+class Timing:
+    duration: float  # Seconds per measurement.
+    min_requests: int = 3  # Per client thread: slow endpoints still give a median.
+
+
 class UnexpectedStatus(RuntimeError):
     pass
 
@@ -90,17 +96,13 @@ class Client:
 def measure(
     url: str,
     factory: RequestFactory,
+    timing: Timing,
     expect: int = 200,
     clients: int = 1,
-    duration: float = 1.0,
-    min_requests: int = 3,
     follow_pages: bool = False,
 ) -> Sample:
-    """Run ``clients`` threads sending requests for about ``duration`` seconds.
-
-    Every thread sends at least ``min_requests`` requests, so that slow
-    endpoints still give a median.
-    """
+    """Run ``clients`` threads sending requests for about ``timing.duration``
+    seconds, each at least ``timing.min_requests`` requests."""
     connections = [Client(url) for _ in range(clients)]
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors: list[BaseException] = []
@@ -112,7 +114,7 @@ def measure(
         barrier.wait()
         try:
             iteration = 0
-            while time.perf_counter() < deadline[0] or iteration < min_requests:
+            while time.perf_counter() < deadline[0] or iteration < timing.min_requests:
                 request = factory(index, iteration)
                 start = time.perf_counter()
                 connection.call(request, expect, follow_pages)
@@ -125,7 +127,7 @@ def measure(
     for thread in threads:
         thread.start()
     start = time.perf_counter()
-    deadline[0] = start + duration
+    deadline[0] = start + timing.duration
     barrier.wait()
     for thread in threads:
         thread.join()

@@ -2,6 +2,7 @@
 
 import json
 import statistics
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from bench.loadgen import Sample
 
 
 BACKEND_NAMES = {"memory": "memory", "postgresql": "PostgreSQL"}
+TARGETS = tomllib.loads((Path(__file__).parent / "targets.toml").read_text())["target"]
 
 # (metric, variant) -> label in the table and the plot.
 LABELS = {
@@ -193,65 +195,20 @@ class Target:
 
 
 def targets(results: Results) -> list[Target]:
-    """The issue's targets, checked at the largest N of the run."""
-    largest, smallest = results.sizes[-1], results.sizes[0]
+    """The targets of ``targets.toml``, on the backends of the run."""
+    sizes = {"largest": results.sizes[-1], "smallest": results.sizes[0]}
     found = []
-    for backend in results.backends:
-        name = BACKEND_NAMES[backend]
-        found.append(
-            Target(
-                f"{name}: full list ÷ /records reference at N={largest:,}",
-                results.ratio(backend, largest, ("full", "list")),
-                0.8,
-            )
-        )
-        # On memory, only servers filled from scratch hold the same data having
-        # received the same requests: the servers of the rounds have not (the
-        # plugin's also served its lists and changesets). On PostgreSQL the
-        # data is in the database: the servers of the rounds are read.
-        phase = "fresh" if backend == "memory" else "filled"
-        found.append(
-            Target(
-                f"{name}: {RSS_PHASES[phase]}, plugin ÷ no plugin at N={largest:,}",
-                results.rss_ratio(backend, largest, phase),
-                1.1,
-                at_most=True,
-            )
-        )
-    if "postgresql" in results.backends:
-        for metric in ("since", "notmod"):
-            found.append(
-                Target(
-                    f"PostgreSQL: {metric} req/s at N={largest:,} ÷ at N={smallest:,}",
-                    results.ratio("postgresql", largest, (metric, "list")),
-                    0.8,
-                )
-            )
-    thresholds = {
-        ("memory", "write-1"): 0.9,
-        ("postgresql", "write-1"): 0.85,
-        ("postgresql", "write-8"): 0.75,
-    }
-    if "postgresql" in results.backends:
-        found.append(
-            Target(
-                f"PostgreSQL: noisy neighbour's write latency, plugin ÷ no plugin, N={largest:,}",
-                results.ratio("postgresql", largest, ("noisy", "plugin")),
-                1.5,
-                at_most=True,
-            )
-        )
-    for (backend, metric), threshold in thresholds.items():
-        if backend in results.backends:
-            clients = {"write-1": "1 client", "write-8": "8 clients"}[metric]
-            found.append(
-                Target(
-                    f"{BACKEND_NAMES[backend]}: write plugin ÷ no plugin, {clients}, "
-                    f"N={largest:,}",
-                    results.ratio(backend, largest, (metric, "plugin")),
-                    threshold,
-                )
-            )
+    for target in TARGETS:
+        backend, size, key = target["backend"], sizes[target["n"]], target["metric"]
+        if backend not in results.backends:
+            continue
+        if key == "rss":
+            value = results.rss_ratio(backend, size, target["variant"])
+        else:
+            value = results.ratio(backend, size, (key, target["variant"]))
+        text = target["description"].format(n=f"{size:,}", smallest=f"{sizes['smallest']:,}")
+        description = f"{BACKEND_NAMES[backend]}: {text}"
+        found.append(Target(description, value, target["threshold"], target.get("at_most", False)))
     return found
 
 

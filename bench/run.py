@@ -178,7 +178,7 @@ def meta(args: argparse.Namespace, elapsed: float) -> dict:
         "batch_max_requests": servers.BATCH_SIZE,
     }
     if "postgresql" in args.backends:
-        info["postgresql"] = servers.postgresql_version(args.database_url)
+        info["postgresql"] = servers.run_sql(args.database_url, "SHOW server_version")
     return info
 
 

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench.loadgen import Request, Sample, measure
+from bench.loadgen import Request, Sample, Timing, measure
 from bench.servers import (
     AUTH,
     BUCKET,
@@ -24,12 +24,6 @@ from bench.servers import (
     Variant,
     collection_id,
 )
-
-
-@dataclass(frozen=True)
-class Timing:
-    duration: float  # Seconds per measurement.
-    min_requests: int = 3
 
 
 @dataclass(frozen=True)
@@ -65,16 +59,16 @@ def write_into(index: int, iteration: int) -> Request:
 
 
 def full_list(trio: Trio, timing: Timing) -> Sample:
-    return _get(trio.plugin, f"{LIST_PATH}/records", timing, follow_pages=True)
+    return measure(trio.plugin.url, get(f"{LIST_PATH}/records"), timing, follow_pages=True)
 
 
 def full_reference(trio: Trio, timing: Timing) -> Sample:
-    return _get(trio.plugin, f"{REF_PATH}/records", timing, follow_pages=True)
+    return measure(trio.plugin.url, get(f"{REF_PATH}/records"), timing, follow_pages=True)
 
 
 def full_reference_without_plugin(trio: Trio, timing: Timing) -> Sample:
     """The same on the server without the plugin (which then serves the same reads)."""
-    return _get(trio.plain, f"{REF_PATH}/records", timing, follow_pages=True)
+    return measure(trio.plain.url, get(f"{REF_PATH}/records"), timing, follow_pages=True)
 
 
 def since(trio: Trio, timing: Timing) -> Sample:
@@ -93,7 +87,7 @@ def reader_list(trio: Trio, timing: Timing) -> Sample:
     by readers costs, or saves, when the reader may read few collections.
     """
     path = f"{LIST_PATH}/records"
-    return _get(trio.unconfigured, path, timing, headers=READER_AUTH, follow_pages=True)
+    return measure(trio.unconfigured.url, get(path, READER_AUTH), timing, follow_pages=True)
 
 
 def reader_since(trio: Trio, timing: Timing) -> Sample:
@@ -111,7 +105,7 @@ def _since_one_change(variant: Variant, headers: dict, timing: Timing) -> Sample
     client.close()
     if len(answer["data"]) != 1:
         raise AssertionError(f"_since={etag} gave {len(answer['data'])} entries, not 1")
-    return _get(variant, path, timing, headers=headers)
+    return measure(variant.url, get(path, headers), timing)
 
 
 def not_modified(trio: Trio, timing: Timing) -> Sample:
@@ -124,23 +118,23 @@ def not_modified_smallest(trio: Trio, timing: Timing) -> Sample:
 
 def _not_modified(variant: Variant, timing: Timing) -> Sample:
     headers = {"If-None-Match": f'"{list_etag(variant)}"'}
-    return _get(variant, f"{LIST_PATH}/records", timing, headers=headers, expect=304)
+    return measure(variant.url, get(f"{LIST_PATH}/records", headers), timing, expect=304)
 
 
 def changeset_list(trio: Trio, timing: Timing) -> Sample:
-    return _get(trio.plugin, f"{LIST_PATH}/changeset?_expected=0", timing)
+    return measure(trio.plugin.url, get(f"{LIST_PATH}/changeset?_expected=0"), timing)
 
 
 def changeset_collection(trio: Trio, timing: Timing) -> Sample:
-    return _get(trio.plugin, f"{REF_PATH}/changeset?_expected=0", timing)
+    return measure(trio.plugin.url, get(f"{REF_PATH}/changeset?_expected=0"), timing)
 
 
 def writes(clients: int) -> tuple[Measurement, Measurement]:
     def with_plugin(trio: Trio, timing: Timing) -> Sample:
-        return _write(trio.plugin, clients, timing)
+        return measure(trio.plugin.url, write_into, timing, expect=201, clients=clients)
 
     def without_plugin(trio: Trio, timing: Timing) -> Sample:
-        return _write(trio.plain, clients, timing)
+        return measure(trio.plain.url, write_into, timing, expect=201, clients=clients)
 
     return with_plugin, without_plugin
 
@@ -173,47 +167,13 @@ def _noisy_neighbour(variant: Variant, timing: Timing) -> Sample:
     thread = threading.Thread(target=toggle, daemon=True)
     thread.start()
     try:
-        return measure(
-            variant.url,
-            lambda index, iteration: Request("POST", VICTIM_PATH, VICTIM_AUTH, b"{}"),
-            expect=201,
-            duration=timing.duration,
-            min_requests=timing.min_requests,
-        )
+        request = Request("POST", VICTIM_PATH, VICTIM_AUTH, b"{}")
+        return measure(variant.url, lambda index, iteration: request, timing, expect=201)
     finally:
         stop.set()
         thread.join()
         if len(toggles) < 2:
             raise RuntimeError(f"{variant.name}: the neighbour did not toggle")
-
-
-def _write(variant: Variant, clients: int, timing: Timing) -> Sample:
-    return measure(
-        variant.url,
-        write_into,
-        expect=201,
-        clients=clients,
-        duration=timing.duration,
-        min_requests=timing.min_requests,
-    )
-
-
-def _get(
-    variant: Variant,
-    path: str,
-    timing: Timing,
-    headers: dict | None = None,
-    expect: int = 200,
-    follow_pages: bool = False,
-) -> Sample:
-    return measure(
-        variant.url,
-        get(path, headers),
-        expect=expect,
-        duration=timing.duration,
-        min_requests=timing.min_requests,
-        follow_pages=follow_pages,
-    )
 
 
 def list_etag(variant: Variant, headers: dict | None = None) -> int:

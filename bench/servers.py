@@ -8,8 +8,15 @@ entries of the collections they may read (README.rst, "Who sees what").
 """
 
 import base64
+import configparser
 import contextlib
 import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +26,6 @@ from pathlib import Path
 import sqlalchemy
 
 from bench.loadgen import Client
-from tests.server import KintoServer, run_kinto
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,37 +90,119 @@ def settings_for(backend: str, kind: str, database_url: str | None) -> dict:
     return settings
 
 
+def run_sql(database_url: str, *statements: str, admin: bool = True):
+    """Run ``statements`` in autocommit on the server's ``postgres`` database
+    (on the URL's own if not ``admin``); the last one's scalar, if it has rows."""
+    url = sqlalchemy.engine.make_url(database_url).set(drivername="postgresql+psycopg2")
+    url = url.set(database="postgres") if admin else url
+    engine = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            for statement in statements:
+                result = conn.execute(sqlalchemy.text(statement))
+            return result.scalar() if result.returns_rows else None
+    finally:
+        engine.dispose()
+
+
 def postgresql_available(database_url: str) -> str | None:
     """``None`` when PostgreSQL answers, else the reason why not."""
     try:
-        with admin_engine(database_url).connect() as conn:
-            conn.execute(sqlalchemy.text("SELECT 1"))
+        run_sql(database_url, "SELECT 1")
     except sqlalchemy.exc.OperationalError as error:
         return str(error).splitlines()[0]
     return None
 
 
-def admin_engine(database_url: str) -> sqlalchemy.Engine:
-    url = sqlalchemy.engine.make_url(database_url).set(drivername="postgresql+psycopg2")
-    return sqlalchemy.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-
-
 def recreate_database(database_url: str) -> None:
     """Drop and create the database: every run starts from an empty one."""
     name = sqlalchemy.engine.make_url(database_url).database
-    engine = admin_engine(database_url)
-    with engine.connect() as conn:
-        conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
+    run_sql(
+        database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'
+    )
 
 
-def postgresql_version(database_url: str) -> str:
-    engine = admin_engine(database_url)
-    with engine.connect() as conn:
-        version = conn.execute(sqlalchemy.text("SHOW server_version")).scalar()
-    engine.dispose()
-    return version
+# The ``kinto`` command of this environment; the worktree first in
+# ``PYTHONPATH``: the servers import this checkout's plugin.
+KINTO = str(Path(sys.executable).parent / "kinto")
+PYTHONPATH = os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))
+ENV = {**os.environ, "PYTHONPATH": PYTHONPATH}
+
+
+class KintoServer:
+    """``kinto start`` on a free port of 127.0.0.1, from an ini of ``settings``
+    (written under ``kinto.``, but ``multiauth.``); stopped when the block exits."""
+
+    def __init__(self, settings: dict) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}/v1"
+        self._tmp = tempfile.TemporaryDirectory(prefix="kinto-changes-")
+        self.ini = Path(self._tmp.name) / "kinto.ini"
+        self.log = Path(self._tmp.name) / "server.log"
+        app = {"use": "egg:kinto"}
+        for key, value in settings.items():
+            if value is not None:
+                app[key if key.startswith("multiauth.") else f"kinto.{key}"] = value
+        ini = configparser.ConfigParser(interpolation=None)
+        ini.read_dict(
+            {
+                "app:main": app,
+                "server:main": {
+                    "use": "egg:waitress#main",
+                    "host": "127.0.0.1",
+                    "port": port,
+                    "threads": 4,
+                },
+                # The root logger at WARNING: ``kinto start`` sets INFO, a line per request.
+                "loggers": {"keys": "root"},
+                "handlers": {"keys": "console"},
+                "formatters": {"keys": ""},
+                "logger_root": {"level": "WARNING", "handlers": "console"},
+                "handler_console": {"class": "StreamHandler", "args": "(sys.stderr,)"},
+            }
+        )
+        with open(self.ini, "w") as file:
+            ini.write(file)
+
+    def migrate(self) -> None:
+        command = [KINTO, "migrate", "--ini", str(self.ini)]
+        run = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=120)
+        if run.returncode != 0:
+            raise RuntimeError(f"kinto migrate failed:\n{run.stderr}")
+
+    def __enter__(self) -> "KintoServer":
+        with open(self.log, "wb") as log:
+            command = [KINTO, "start", "--ini", str(self.ini)]
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, env=ENV, start_new_session=True
+            )
+        deadline = time.monotonic() + 30
+        while self.process.poll() is None and time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{self.url}/__heartbeat__", timeout=2)
+                return self
+            except OSError:
+                time.sleep(0.1)
+        message = f"Kinto exited or did not answer in 30 s:\n{self.log.read_text()}"
+        self.__exit__()
+        raise RuntimeError(message)
+
+    def __exit__(self, *exc) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._tmp.cleanup()
+
+    def peak_rss_kib(self) -> int:
+        """Peak resident memory of the server process (VmHWM), in KiB."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+        return int(line.split()[1])
 
 
 @dataclass
@@ -164,22 +252,14 @@ def running_variants(
                 if backend == "postgresql":
                     url = database_url + DATABASE_SUFFIXES[kind]
                     recreate_database(url)
-                server = KintoServer(settings_for(backend, kind, url), env=server_env())
+                server = KintoServer(settings_for(backend, kind, url))
                 if url:
-                    migrated = run_kinto("migrate", "--ini", str(server.ini))
-                    if migrated.returncode != 0:
-                        raise RuntimeError(f"kinto migrate failed:\n{migrated.stderr}")
+                    server.migrate()
                 stack.enter_context(server)
                 variants.append(Variant(backend, kind, server, url))
         for variant in variants:
             create_containers(variant)
         yield variants
-
-
-def server_env() -> dict:
-    """The worktree first in ``PYTHONPATH``: the servers import this checkout's plugin."""
-    python_path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
-    return {"PYTHONPATH": python_path}
 
 
 def create_containers(variant: Variant) -> None:
@@ -233,15 +313,7 @@ def grow(variants: list[Variant], size: int) -> None:
             future.result()
     for variant in variants:
         if variant.database_url:
-            analyze(variant.database_url)
-
-
-def analyze(database_url: str) -> None:
-    url = sqlalchemy.engine.make_url(database_url).set(drivername="postgresql+psycopg2")
-    engine = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sqlalchemy.text("VACUUM ANALYZE"))
-    engine.dispose()
+            run_sql(variant.database_url, "VACUUM ANALYZE", admin=False)
 
 
 def _grow(variant: Variant, size: int) -> None:
