@@ -109,9 +109,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def kinds(args: argparse.Namespace) -> tuple[str, ...]:
-    """The servers the metrics need: ``unconfigured`` serves ``private`` and
-    ``noisy`` only, ``small`` serves ``since`` and ``notmod`` only."""
-    needed = {"unconfigured": {"private", "noisy"}, "small": {"since", "notmod"}}
+    """The servers the metrics need: ``unconfigured`` serves ``private``,
+    ``noisy`` and the writes, ``small`` serves ``since`` and ``notmod`` only."""
+    needed = {
+        "unconfigured": {"private", "noisy", "write-1", "write-8"},
+        "small": {"since", "notmod"},
+    }
     return tuple(k for k in servers.KINDS if k not in needed or needed[k] & set(args.metrics))
 
 

@@ -129,14 +129,18 @@ def changeset_collection(trio: Trio, timing: Timing) -> Sample:
     return measure(trio.plugin.url, get(f"{REF_PATH}/changeset?_expected=0"), timing)
 
 
-def writes(clients: int) -> tuple[Measurement, Measurement]:
-    def with_plugin(trio: Trio, timing: Timing) -> Sample:
-        return measure(trio.plugin.url, write_into, timing, expect=201, clients=clients)
+def writes(clients: int) -> dict[str, Measurement]:
+    """Record writes on the configured plugin, on the plugin with nothing
+    configured (its default: readers tracked) and without the plugin."""
 
-    def without_plugin(trio: Trio, timing: Timing) -> Sample:
-        return measure(trio.plain.url, write_into, timing, expect=201, clients=clients)
+    def on(kind: str) -> Measurement:
+        def write(trio: Trio, timing: Timing) -> Sample:
+            variant = {"plugin": trio.plugin, "default": trio.unconfigured}.get(kind, trio.plain)
+            return measure(variant.url, write_into, timing, expect=201, clients=clients)
 
-    return with_plugin, without_plugin
+        return write
+
+    return {kind: on(kind) for kind in ("plugin", "default", "no plugin")}
 
 
 def noisy_with_plugin(trio: Trio, timing: Timing) -> Sample:
@@ -229,8 +233,8 @@ GROUPS: dict[str, dict[str, Measurement]] = {
     "since": {"list": since, "list, smallest N": since_smallest},
     "notmod": {"list": not_modified, "list, smallest N": not_modified_smallest},
     "changeset": {"list": changeset_list, "collection": changeset_collection},
-    "write-1": dict(zip(("plugin", "no plugin"), writes(1), strict=True)),
-    "write-8": dict(zip(("plugin", "no plugin"), writes(8), strict=True)),
+    "write-1": writes(1),
+    "write-8": writes(8),
     # One tenant's writes while another toggles access: latency, plugin ÷ no plugin.
     "noisy": {"plugin": noisy_with_plugin, "no plugin": noisy_without_plugin},
     # Reader on ``unconfigured`` against anonymous on the configured list.

@@ -20,7 +20,7 @@ from kinto.core.resource.schema import RequestSchema
 from kinto.core.resource.viewset import ViewSet
 from kinto.core.storage import Filter, Sort
 from kinto.core.storage.memory import apply_filters, apply_sorting
-from kinto.core.utils import COMPARISON, decode64, json, msec_time
+from kinto.core.utils import COMPARISON, msec_time
 from pyramid.config import Configurator
 from pyramid.httpexceptions import HTTPMethodNotAllowed
 from pyramid.security import NO_PERMISSION_REQUIRED
@@ -33,7 +33,7 @@ from .http import (
     redirect_old_since,
     set_cache_headers,
 )
-from .schemas import MAX_TIMESTAMP, ListQuerySchema, query_string_validator
+from .schemas import ListQuerySchema, query_string_validator, valid_token, valid_value
 from .settings import ChangesSettings
 from .utils import NEWEST_FIRST, entry_id, iter_pages
 from .writer import PARENT_ID, RECORDS_TIMESTAMP, RESOURCE_NAME, newest_cursor
@@ -220,48 +220,6 @@ class Changes(resource.Resource):
         querystring = self.request.validated["querystring"]
         seconds = list_cache_seconds(self.request.registry.changes, "_expected" in querystring)
         set_cache_headers(self.request, seconds)
-
-
-def valid_value(field: str, value) -> bool:
-    """Whether a filter value (a list for ``in_``, ``exclude_``...) is one
-    the storage can compare: no NUL, integer timestamps, string ids."""
-    values = value if isinstance(value, list) else [value]
-    if field == "last_modified":
-        return all(type(v) is int and 0 <= v <= MAX_TIMESTAMP for v in values)
-    if field == "id":
-        return all(isinstance(v, str) and "\x00" not in v for v in values)
-    return not has_nul(value)
-
-
-def has_nul(value) -> bool:
-    """Whether a JSON value holds a NUL character, which PostgreSQL refuses."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, list):
-        return any(map(has_nul, value))
-    if isinstance(value, dict):
-        return any(has_nul(k) or has_nul(v) for k, v in value.items())
-    return False
-
-
-def valid_token(token: str, sorting: list[Sort]) -> bool:
-    """Whether a ``_token`` has the shape Kinto gives its tokens, with values
-    the storage can compare."""
-    try:
-        info = json.loads(decode64(token))
-    except (ValueError, TypeError):
-        return False
-    if not isinstance(info, dict) or not isinstance(info.get("last_object"), dict):
-        return False
-    offset, nonce = info.get("offset"), info.get("nonce")
-    if type(offset) is not int or offset < 0 or not isinstance(nonce, str):
-        return False
-    last = info["last_object"]
-    return all(
-        valid_value(sort.field, last[sort.field]) and not isinstance(last[sort.field], dict | list)
-        for sort in sorting
-        if sort.field in last
-    )
 
 
 def validate_list_query(request, **kwargs) -> None:

@@ -4,6 +4,8 @@ import re
 
 import colander
 from kinto.core.resource.schema import PluralGetQuerySchema
+from kinto.core.storage import Sort
+from kinto.core.utils import decode64, json
 
 
 # 2100-12-31T23:59:59.999Z: later timestamps are absurd.
@@ -125,3 +127,45 @@ def query_string_validator(request, **kwargs) -> None:
         if "\x00" in name or "\x00" in value:
             request.errors.add("querystring", name, "Invalid character 0x00")
             return
+
+
+def valid_value(field: str, value) -> bool:
+    """Whether a filter value (a list for ``in_``, ``exclude_``...) is one
+    the storage can compare: no NUL, integer timestamps, string ids."""
+    values = value if isinstance(value, list) else [value]
+    if field == "last_modified":
+        return all(type(v) is int and 0 <= v <= MAX_TIMESTAMP for v in values)
+    if field == "id":
+        return all(isinstance(v, str) and "\x00" not in v for v in values)
+    return not has_nul(value)
+
+
+def has_nul(value) -> bool:
+    """Whether a JSON value holds a NUL character, which PostgreSQL refuses."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list):
+        return any(map(has_nul, value))
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    return False
+
+
+def valid_token(token: str, sorting: list[Sort]) -> bool:
+    """Whether a ``_token`` has the shape Kinto gives its tokens, with values
+    the storage can compare."""
+    try:
+        info = json.loads(decode64(token))
+    except (ValueError, TypeError):
+        return False
+    if not isinstance(info, dict) or not isinstance(info.get("last_object"), dict):
+        return False
+    offset, nonce = info.get("offset"), info.get("nonce")
+    if type(offset) is not int or offset < 0 or not isinstance(nonce, str):
+        return False
+    last = info["last_object"]
+    return all(
+        valid_value(sort.field, last[sort.field]) and not isinstance(last[sort.field], dict | list)
+        for sort in sorting
+        if sort.field in last
+    )

@@ -55,8 +55,7 @@ class ChangesSettings:
     # may read the records of every collection.
     global_readers: frozenset[str] = frozenset()
 
-    # Derived from the fields above once per settings object, as sets: on
-    # memory, the list asks ``is_monitored`` for every entry.
+    # Derived from the fields above once per settings object, as sets.
 
     @property
     def monitors_everything(self) -> bool:
@@ -79,17 +78,6 @@ class ChangesSettings:
         """Collections never listed: the list's own, and the excluded ones."""
         excluded = collection_ids(self.excluded_collections)
         return frozenset(((self.bucket, self.collection), *excluded))
-
-    @cached_property
-    def whole_buckets(self) -> frozenset[str] | None:
-        """When the monitored set is whole buckets, none of their collections
-        hidden, their ids (``is_monitored`` is then a bucket lookup), else ``None``."""
-        if self.monitors_everything or self.monitored_collections:
-            return None
-        buckets = self.monitored_buckets - self.excluded_buckets
-        if any(bucket_id in buckets for bucket_id, _ in self.hidden_collections):
-            return None
-        return buckets
 
     def since_horizon(self, now: int) -> int:
         """The oldest ``_since`` served (older ones are redirected), 0 if none.

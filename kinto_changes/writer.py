@@ -117,7 +117,8 @@ def read_states(storage: StorageBase, host: str, keys: list[tuple[str, str]]) ->
 
 
 class MemoryBackend:
-    """Kinto's memory backend, through its public storage API: correct, not fast.
+    """Kinto's memory backend, through its public storage API: correct, and
+    fast for writes only (reads scan every entry, as Kinto's own reads do).
 
     Cursors are assigned by the threads of one process (its data lives there).
     """
@@ -131,7 +132,13 @@ class MemoryBackend:
         PostgreSQL's upsert in the same statement)."""
         with self.lock:
             states = read_states(storage, host, keys)
-            yield Locked(msec_time(), newest_cursor(storage), states)
+            # The timestamps Kinto keeps of the entries and of the access
+            # changes: their newest cursors, or now (stored) before the first.
+            newest = max(
+                storage.resource_timestamp(resource_name=name, parent_id=PARENT_ID)
+                for name in (RESOURCE_NAME, ACCESS)
+            )
+            yield Locked(msec_time(), newest, states)
 
     def bury(self, storage: StorageBase, host: str, first: int, readers: dict, **selected) -> int:
         """Tombstones for the live entries of these buckets (``bucket_ids``) or

@@ -82,20 +82,6 @@ def test_storage_filters_select_the_monitored_entries(settings, include_deleted)
         )
 
 
-def test_whole_buckets_only_when_nothing_else_is_configured():
-    def whole(collections, excluded=()):
-        return ChangesSettings(
-            collections=collections, excluded_collections=excluded
-        ).whole_buckets
-
-    assert whole(("/buckets/a", "/buckets/b")) == {"a", "b"}
-    assert whole(("/buckets/a", "/buckets/b"), ("/buckets/b",)) == {"a"}
-    assert whole(()) is None
-    assert whole(("/buckets/a", "/buckets/b/collections/y")) is None
-    assert whole(("/buckets/a",), ("/buckets/a/collections/x",)) is None
-    assert whole(("/buckets/monitor",)) is None  # The list's own collection is hidden.
-
-
 class TestListPaths(BaseWebTest):
     def test_pages_skip_tombstones_and_give_every_entry_once(self):
         for cid in ("c1", "c2", "c3", "c4", "c5", "c6"):
