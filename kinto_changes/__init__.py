@@ -36,7 +36,10 @@ def includeme(config: Configurator) -> None:
     registry = config.registry
     registry.changes = settings = changes_settings.load(config.get_settings())
     is_postgresql = isinstance(registry.storage, PostgreSQLStorage)
-    registry.changes_backend = PostgreSQLBackend() if is_postgresql else MemoryBackend()
+    max_fetch_size = int(registry.settings["storage_max_fetch_size"])
+    registry.changes_backend = (
+        PostgreSQLBackend(max_fetch_size) if is_postgresql else MemoryBackend()
+    )
     registry.changes_forgetting = Forgetting()
 
     config.add_api_capability(

@@ -89,6 +89,7 @@ class ChangesModel(Model):
         registry = request.registry
         super().__init__(registry.storage, registry.permission, resource_name=RESOURCE_NAME)
         self.settings = registry.changes
+        self.backend = registry.changes_backend
         self.principals = request.prefixed_principals
         self.concerned_after: dict[int, int] = {}
 
@@ -128,9 +129,15 @@ class ChangesModel(Model):
         if filters_are_exact(self.settings):
             if self.reader is not None:
                 rules = combined(rules, self.reader.rules(include_deleted, tombstones_after))
-            return super().get_objects(
-                filters, sorting, rules, limit, include_deleted, parent_id=PARENT_ID
+            query = dict(filters=filters, sorting=sorting, pagination_rules=rules, limit=limit)
+            entries = self.backend.list_entries(
+                self.storage, include_deleted=include_deleted, **query
             )
+            if entries is None:
+                entries = super().get_objects(
+                    **query, include_deleted=include_deleted, parent_id=PARENT_ID
+                )
+            return entries
         # A superset, read to the end (not cut at the storage's fetch size),
         # then refined, paginated and sorted in Python (the database's
         # collation may order strings otherwise).

@@ -140,6 +140,10 @@ class MemoryBackend:
             )
             yield Locked(msec_time(), newest, states)
 
+    def list_entries(self, storage: StorageBase, **query) -> None:
+        """Kinto's own ``list_all`` reads the list's entries."""
+        return None
+
     def bury(self, storage: StorageBase, host: str, first: int, readers: dict, **selected) -> int:
         """Tombstones for the live entries of these buckets (``bucket_ids``) or
         ids (``entry_ids``), from cursor ``first`` on, with ``readers`` of their buckets."""
@@ -246,10 +250,17 @@ class EntryWriter:
         """One record naming whoever this transaction's access changes concern,
         at a cursor of its own; the oldest records beyond ``since_max_age_days`` go."""
         if self.concerned:
-            self.cursor = max(self.cursor + 1, self.now)
-            log_access_change(self.storage, PARENT_ID, self.cursor, self.concerned)
+            log_access_change(self.storage, PARENT_ID, self.next_cursor(), self.concerned)
             horizon = self.settings.since_horizon(self.now)
             self.forgetting.forget(self.storage, PARENT_ID, self.now, before=horizon)
+
+    def next_cursor(self, timestamp: int | None = None) -> int:
+        """The cursor rule: the next cursor after the newest, ``timestamp``
+        (else now) when it is newer, never ahead of the clock unless the
+        newest already is (``STATES`` applies it in SQL for record writes)."""
+        now = self.now if timestamp is None else min(timestamp, self.now)
+        self.cursor = max(self.cursor + 1, now)
+        return self.cursor
 
     def _lost(self, bucket_id: str, old_readers, new_readers) -> set[str]:
         """Principals that could read a collection through it or its bucket, and no more."""
@@ -302,7 +313,7 @@ class EntryWriter:
         self, bucket_id: str, collection_id: str, state: CollectionState, bucket_readers
     ) -> None:
         if not state.entry.get("deleted"):
-            self.cursor = max(self.cursor + 1, self.now)
+            self.next_cursor()
             entry = {**state.entry, "bucket": bucket_id, "collection": collection_id}
             tombstone = tombstone_of(entry, self.settings.http_host, bucket_readers, self.cursor)
             object_id = entry_id(self.settings.http_host, bucket_id, collection_id)
@@ -312,15 +323,16 @@ class EntryWriter:
         """Tombstones for every live entry of these deleted buckets and
         collections, in one go (one statement on PostgreSQL)."""
         if bucket_ids or keys:
-            host, first = self.settings.http_host, max(self.cursor + 1, self.now)
+            host, newest = self.settings.http_host, self.cursor
+            first = self.next_cursor()
             entry_ids = [entry_id(host, *key) for key in keys]
             buried = self.backend.bury(
                 self.storage, host, first, self.before, bucket_ids=bucket_ids, entry_ids=entry_ids
             )
-            self.cursor = first + buried - 1 if buried else self.cursor
+            self.cursor = first + buried - 1 if buried else newest
 
     def _store(self, bucket_id: str, collection_id: str, timestamp: int, extra: dict) -> None:
-        self.cursor = max(self.cursor + 1, min(timestamp, self.now))
+        self.next_cursor(timestamp)
         extra.setdefault(RECORDS_TIMESTAMP, self.cursor)
         entry = {
             "bucket": bucket_id,

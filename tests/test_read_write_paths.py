@@ -11,11 +11,15 @@ round trip as it takes the lock. Both must give the same answers as before.
 import itertools
 
 import pytest
+from kinto.core.storage import Filter, Sort
 from kinto.core.storage.memory import apply_filters
+from kinto.core.utils import COMPARISON
 
+from kinto_changes.access import READERS, Reader
 from kinto_changes.listing import filters_are_exact, visibility_filters
 from kinto_changes.settings import ChangesSettings
 from kinto_changes.utils import entry_id
+from kinto_changes.writer import PARENT_ID, RESOURCE_NAME
 
 from .storages import instrumented_settings
 from .support import ALICE, BOB, BaseWebTest, base_settings
@@ -225,3 +229,59 @@ class TestEntriesReaders(BaseWebTest):
         self.create_record("b", "c2")
         entry = self.entries(headers=BOB)[("b", "c2")]
         assert entry["last_modified"] == self.records_etag("b", "c2")
+
+
+class TestPostgreSQLListReadsAsKinto(BaseWebTest):
+    """On PostgreSQL the list reads its entries with its own SQL
+    (``postgresql.list_entries``): the same objects as ``storage.list_all``."""
+
+    backends = ("postgresql",)
+
+    def test_same_entries_as_list_all_whatever_the_query(self):
+        for bid, cid in [("a", "x"), ("b", "c1"), ("b", "c2"), ("b", "c3"), ("b", "c4")]:
+            self.create_collection(bid, cid)
+        bob = self.grant_read("b", ["c3"])
+        self.create_record("b", "c1")
+        self.app.delete("/buckets/b/collections/c2", headers=ALICE)  # A tombstone.
+        storage = self.app.app.registry.storage
+        stored = self.stored_entries()
+        cursors = sorted(e["last_modified"] for e in stored)
+        ids = sorted(e["id"] for e in stored)
+        newest_first = [Sort("last_modified", -1)]
+        reader = Reader(frozenset({bob, "system.Everyone"}), frozenset({"a"}))
+        queries = [
+            {},
+            {"filters": [Filter("bucket", "b", COMPARISON.EQ)], "sorting": newest_first},
+            {"filters": [Filter("deleted", True, COMPARISON.NOT)]},
+            {"filters": [Filter("deleted", True, COMPARISON.EQ)], "include_deleted": True},
+            {"filters": [Filter(READERS, [bob], COMPARISON.CONTAINS_ANY)]},
+            {"filters": [Filter(READERS, True, COMPARISON.HAS)]},
+            {"filters": [Filter("bucket", ["a", "z"], COMPARISON.IN)]},
+            {"filters": [Filter("bucket", ["a"], COMPARISON.EXCLUDE)]},
+            {"filters": [Filter("id", ids[:2], COMPARISON.IN), Filter("host", "", COMPARISON.EQ)]},
+            {"filters": [Filter("id", ids[:2], COMPARISON.EXCLUDE)]},
+            {"filters": [Filter("id", ids[2], COMPARISON.LT)], "sorting": [Sort("id", 1)]},
+            {"filters": [Filter("collection", "c3", COMPARISON.MIN)]},
+            {"filters": [Filter("collection", "c3", COMPARISON.MAX)]},
+            {"filters": [Filter("last_modified", cursors[1], COMPARISON.GT)]},
+            {"filters": [Filter("last_modified", cursors[1], COMPARISON.EQ)]},
+            # A reader's alternatives: through a bucket they may read, through
+            # their principals, and tombstones after some cursor.
+            {"pagination_rules": reader.rules(True, 0), "include_deleted": True},
+            {"pagination_rules": reader.rules(True, cursors[3]), "include_deleted": True},
+            {"filters": [Filter("bucket", "none", COMPARISON.EQ)]},
+            {"sorting": [Sort("collection", 1), *newest_first], "limit": 3},
+            {"sorting": [Sort("bucket", -1), Sort("id", 1)]},
+            {
+                "sorting": newest_first,
+                "pagination_rules": [[Filter("last_modified", cursors[2], COMPARISON.LT)]],
+                "limit": 2,
+            },
+        ]
+        backend = self.app.app.registry.changes_backend
+        for query in queries:
+            expected = storage.list_all(resource_name=RESOURCE_NAME, parent_id=PARENT_ID, **query)
+            assert backend.list_entries(storage, **query) == expected, query
+        # Kinto's own ``list_all`` reads what this does not translate.
+        like = {"filters": [Filter("collection", "c*", COMPARISON.LIKE)]}
+        assert backend.list_entries(storage, **like) is None
