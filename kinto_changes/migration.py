@@ -13,7 +13,6 @@ from kinto.core.storage.postgresql.migrator import PostgreSQLPluginMigration
 from pyramid.settings import asbool
 
 from .access import BUCKETS, READERS, buckets_readers, collections_readers
-from .postgresql import PostgreSQLBackend
 from .utils import collection_uri, entry_id, iter_objects
 from .writer import PARENT_ID, RECORDS_TIMESTAMP, RESOURCE_NAME, Change, EntryWriter, Pending
 
@@ -34,9 +33,7 @@ class CatchUp(PostgreSQLPluginMigration):
             logger.info("kinto_changes: read-only node, nothing to catch up.")
             return
         storage = self.registry.storage
-        backend = self.registry.changes_backend
-        if isinstance(backend, PostgreSQLBackend):
-            backend.function.install(client or storage.client, dry_run)
+        self.registry.changes_backend.install(storage, client, dry_run)
         if dry_run and storage.get_installed_version() is None:
             # ``--dry-run`` did not create Kinto's tables either.
             logger.info("kinto_changes: no storage schema yet, nothing to catch up.")

@@ -244,6 +244,10 @@ class PostgreSQLBackend:
     def list_entries(self, storage: StorageBase, **query) -> list[dict] | None:
         return list_entries(storage, self.max_fetch_size, **query)
 
+    def install(self, storage: StorageBase, client=None, dry_run: bool = False) -> None:
+        """``kinto migrate``: install the function of ``STATES``."""
+        self.function.install(client or storage.client, dry_run)
+
 
 class StatesFunction:
     """``STATES`` as a PL/pgSQL function, installed by ``kinto migrate``.

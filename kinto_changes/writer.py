@@ -144,6 +144,9 @@ class MemoryBackend:
         """Kinto's own ``list_all`` reads the list's entries."""
         return None
 
+    def install(self, storage: StorageBase, client=None, dry_run: bool = False) -> None:
+        """Nothing to install (Kinto runs no plugin migration on memory)."""
+
     def bury(self, storage: StorageBase, host: str, first: int, readers: dict, **selected) -> int:
         """Tombstones for the live entries of these buckets (``bucket_ids``) or
         ids (``entry_ids``), from cursor ``first`` on, with ``readers`` of their buckets."""
