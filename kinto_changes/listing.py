@@ -212,7 +212,8 @@ class Changes(resource.Resource):
         # cannot compare (every Kinto release of the range does not).
         filters = super()._extract_filters()
         for f in filters:
-            if f.operator != COMPARISON.HAS and not valid_value(f.field, f.value):
+            many = f.operator in (COMPARISON.IN, COMPARISON.EXCLUDE)
+            if f.operator != COMPARISON.HAS and not valid_value(f.field, f.value, many):
                 name = next((n for n in self.request.GET if n.endswith(f.field)), f.field)
                 raise_invalid(self.request, "querystring", name, f"Invalid value for {name}")
         return filters

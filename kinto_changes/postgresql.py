@@ -382,8 +382,9 @@ def all_of(filters: list[Filter], prefix: str, holders: dict) -> str | None:
 
 def condition(f: Filter, name: str, holders: dict) -> str | None:
     """A filter in SQL, as Kinto writes it, with its values in ``holders``."""
-    if "." in f.field or f.value is MISSING:
-        return None
+    many = f.operator in (COMPARISON.IN, COMPARISON.EXCLUDE)
+    if "." in f.field or f.value is MISSING or (many and not f.value):
+        return None  # Kinto's ``IN (NULL)`` for an empty list: its own query.
     if f.field in ("id", "last_modified"):
         column = f.field
         value = str(f.value) if f.field == "id" and isinstance(f.value, int) else f.value

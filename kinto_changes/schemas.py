@@ -129,10 +129,12 @@ def query_string_validator(request, **kwargs) -> None:
             return
 
 
-def valid_value(field: str, value) -> bool:
-    """Whether a filter value (a list for ``in_``, ``exclude_``...) is one
-    the storage can compare: no NUL, integer timestamps, string ids."""
-    values = value if isinstance(value, list) else [value]
+def valid_value(field: str, value, many: bool = False) -> bool:
+    """Whether a filter value (a list with ``many``: ``in_``, ``exclude_``) is
+    one the storage can compare: no NUL, integer timestamps, string ids."""
+    if field in ("id", "last_modified") and isinstance(value, list) != many:
+        return False
+    values = value if many else [value]
     if field == "last_modified":
         return all(type(v) is int and 0 <= v <= MAX_TIMESTAMP for v in values)
     if field == "id":

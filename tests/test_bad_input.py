@@ -76,6 +76,10 @@ HOSTILE = [
     ("GET", f"{LIST_URL}?lt_id=99999999999999999999999999", {}, 400),
     ("GET", f"{LIST_URL}?gt_id=1.5", {}, 400),
     ("HEAD", f"{LIST_URL}?lt_id=%7B%7D", {}, 400),
+    # A list of ids or timestamps, but for ``in_`` and ``exclude_``.
+    ("GET", f"{LIST_URL}?lt_id=%5B%22a%22%5D", {}, 400),
+    ("GET", f"{LIST_URL}?not_id=%5B%22a%22%5D", {}, 400),
+    ("GET", f"{LIST_URL}?gt_last_modified=%5B1%5D", {}, 400),
     ("GET", f"{LIST_URL}?bucket=%ff%fe", {}, 400),
     ("GET", f"{LIST_URL}?%ff=1", {}, 400),
     ("GET", f"{LIST_URL}?bucket={LONG}", {}, 400),

@@ -22,7 +22,7 @@ from kinto_changes.utils import entry_id
 from kinto_changes.writer import PARENT_ID, RESOURCE_NAME
 
 from .storages import instrumented_settings
-from .support import ALICE, BOB, BaseWebTest, base_settings
+from .support import ALICE, BOB, LIST_URL, BaseWebTest, base_settings
 
 
 def an_entry(bucket: str, collection: str, host: str = "", deleted: bool = False) -> dict:
@@ -99,6 +99,14 @@ class TestListPaths(BaseWebTest):
             seen += [e["collection"] for e in response.json["data"]]
             url = response.headers.get("Next-Page", "").replace("http://localhost/v1", "")
         assert sorted(seen) == ["c1", "c3", "c4", "c6"]
+
+    def test_empty_lists_of_values_count_what_they_list(self):
+        for bid, cid in [("a", "x"), ("b", "y")]:
+            self.create_collection(bid, cid)
+        for query in ("exclude_bucket=", "exclude_id=", "in_bucket=", "exclude_collection=,"):
+            listed = self.get_list(query).json["data"]
+            head = self.app.head(f"{LIST_URL}?{query}", headers=ALICE)
+            assert head.headers["Total-Objects"] == str(len(listed)), query
 
     def test_head_counts_live_entries_only(self):
         for cid in ("c1", "c2", "c3"):
@@ -283,5 +291,9 @@ class TestPostgreSQLListReadsAsKinto(BaseWebTest):
             expected = storage.list_all(resource_name=RESOURCE_NAME, parent_id=PARENT_ID, **query)
             assert backend.list_entries(storage, **query) == expected, query
         # Kinto's own ``list_all`` reads what this does not translate.
-        like = {"filters": [Filter("collection", "c*", COMPARISON.LIKE)]}
-        assert backend.list_entries(storage, **like) is None
+        for untranslated in (
+            Filter("collection", "c*", COMPARISON.LIKE),
+            Filter("id", [], COMPARISON.EXCLUDE),  # Kinto's ``NOT IN (NULL)``.
+            Filter("bucket", [], COMPARISON.IN),
+        ):
+            assert backend.list_entries(storage, filters=[untranslated]) is None
