@@ -199,7 +199,7 @@ def save(args, results: report.Results, table: str, info: dict) -> None:
     path = BENCH / "results" / f"{mode}-{stamp}.json"
     report.write_json(path, results, info)
     (BENCH / "results" / f"{mode}-{stamp}.md").write_text(table + "\n")
-    # The full run's plot is the one README.rst shows; a quick run keeps its own.
+    # The full run's plot is the one docs/performance.rst shows; a quick run keeps its own.
     png = BENCH / "throughput.png" if mode == "full" else BENCH / "results" / f"{mode}.png"
     title = f"kinto-changes, {info['cores']} shared cores, {info['cpu']}"
     drawn = report.plot(png, results, title)
