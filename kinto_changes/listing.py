@@ -35,7 +35,7 @@ from .http import (
 )
 from .schemas import ListQuerySchema, query_string_validator, valid_token, valid_value
 from .settings import ChangesSettings
-from .utils import NEWEST_FIRST, entry_id, iter_pages
+from .utils import NEWEST_FIRST, iter_pages
 from .writer import PARENT_ID, RECORDS_TIMESTAMP, RESOURCE_NAME, newest_cursor
 
 
@@ -55,17 +55,14 @@ def visibility_filters(settings: ChangesSettings, include_deleted: bool) -> list
     disappears at once. Exact, unless :func:`filters_are_exact` says otherwise
     (then a superset, refined by :meth:`ChangesSettings.is_monitored`).
     """
-    host = settings.http_host
-    hidden = [entry_id(host, *ids) for ids in settings.hidden_collections]
     filters = [
-        Filter("host", host, COMPARISON.EQ),
-        Filter("id", hidden, COMPARISON.EXCLUDE),
+        Filter("host", settings.http_host, COMPARISON.EQ),
+        Filter("id", list(settings.hidden_entry_ids), COMPARISON.EXCLUDE),
     ]
     if settings.excluded_buckets:
         filters.append(Filter("bucket", list(settings.excluded_buckets), COMPARISON.EXCLUDE))
     if settings.monitored_collections and not settings.monitored_buckets:
-        ids = [entry_id(host, *ids) for ids in settings.monitored_collections]
-        filters.append(Filter("id", ids, COMPARISON.IN))
+        filters.append(Filter("id", list(settings.monitored_entry_ids), COMPARISON.IN))
     elif settings.collections:
         buckets = {*settings.monitored_buckets, *(b for b, _ in settings.monitored_collections)}
         filters.append(Filter("bucket", sorted(buckets), COMPARISON.IN))

@@ -15,7 +15,7 @@ from functools import cached_property
 from pyramid.exceptions import ConfigurationError
 from pyramid.settings import aslist
 
-from .utils import collection_uri
+from .utils import collection_uri, entry_id
 
 
 SHORT_PREFIX = "changes."
@@ -78,6 +78,14 @@ class ChangesSettings:
         """Collections never listed: the list's own, and the excluded ones."""
         excluded = collection_ids(self.excluded_collections)
         return frozenset(((self.bucket, self.collection), *excluded))
+
+    @cached_property
+    def hidden_entry_ids(self) -> tuple[str, ...]:
+        return tuple(sorted(entry_id(self.http_host, *key) for key in self.hidden_collections))
+
+    @cached_property
+    def monitored_entry_ids(self) -> tuple[str, ...]:
+        return tuple(sorted(entry_id(self.http_host, *key) for key in self.monitored_collections))
 
     def since_horizon(self, now: int) -> int:
         """The oldest ``_since`` served (older ones are redirected), 0 if none.

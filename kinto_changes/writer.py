@@ -106,12 +106,12 @@ def read_states(storage: StorageBase, host: str, keys: list[tuple[str, str]]) ->
     """``{(bucket_id, collection_id): CollectionState}``, through the storage API."""
     states = {}
     for bucket_id, collection_id in keys:
-        exists = _exists(storage, bucket_id, collection_id)
+        exists = bool(stored(storage, "collection", f"/buckets/{bucket_id}", collection_id))
         uri = collection_uri(bucket_id, collection_id)
         timestamp = (
             storage.resource_timestamp(resource_name="record", parent_id=uri) if exists else None
         )
-        entry = _stored(storage, entry_id(host, bucket_id, collection_id))
+        entry = stored(storage, RESOURCE_NAME, PARENT_ID, entry_id(host, bucket_id, collection_id))
         states[(bucket_id, collection_id)] = CollectionState(exists, timestamp, entry)
     return states
 
@@ -150,16 +150,10 @@ class MemoryBackend:
     def bury(self, storage: StorageBase, host: str, first: int, readers: dict, **selected) -> int:
         """Tombstones for the live entries of these buckets (``bucket_ids``) or
         ids (``entry_ids``), from cursor ``first`` on, with ``readers`` of their buckets."""
-        entries = {}
-        for key, name in (("bucket", "bucket_ids"), ("id", "entry_ids")):
-            if selected.get(name):
-                filters = [
-                    Filter(key, sorted(selected[name]), COMPARISON.IN),
-                    Filter("host", host, COMPARISON.EQ),
-                    Filter("deleted", True, COMPARISON.NOT),
-                ]
-                found = iter_objects(storage, RESOURCE_NAME, PARENT_ID, filters=filters)
-                entries.update((entry["id"], entry) for entry in found)
+        entries = {
+            **live_entries(storage, host, "bucket", selected.get("bucket_ids")),
+            **live_entries(storage, host, "id", selected.get("entry_ids")),
+        }
         for n, object_id in enumerate(sorted(entries)):
             entry = entries[object_id]
             tombstone = tombstone_of(entry, host, readers.get(entry["bucket"]), first + n)
@@ -193,7 +187,9 @@ class EntryWriter:
             # collections become tombstones in one go (``bury``).
             gone = [b for b in set(pending.deleted_buckets) if not bucket_exists(self.storage, b)]
             back = set(pending.deleted_buckets) - set(gone)
-            deleted = [k for k in self._in_buckets(back) if k not in locked.states]
+            in_back = live_entries(self.storage, host, "bucket", back).values()
+            keys_back = [(e["bucket"], e["collection"]) for e in in_back]
+            deleted = [key for key in keys_back if key not in locked.states]
             states = {**locked.states, **read_states(self.storage, host, deleted)}
             self._read_buckets(states, changed, pending)
             readers = self._readers(states, changed)
@@ -310,7 +306,7 @@ class EntryWriter:
             # Also when a collection comes back: the readers of its tombstone
             # that may not read it now had it in their view.
             self.concerned |= self._lost(bucket_id, entry.get(READERS, ()), new_readers or ())
-            self._store(bucket_id, collection_id, timestamp if moved else self.now, extra)
+            self.write_entry(bucket_id, collection_id, timestamp if moved else self.now, extra)
 
     def tombstone(
         self, bucket_id: str, collection_id: str, state: CollectionState, bucket_readers
@@ -334,7 +330,7 @@ class EntryWriter:
             )
             self.cursor = first + buried - 1 if buried else newest
 
-    def _store(self, bucket_id: str, collection_id: str, timestamp: int, extra: dict) -> None:
+    def write_entry(self, bucket_id: str, collection_id: str, timestamp: int, extra: dict) -> None:
         self.next_cursor(timestamp)
         extra.setdefault(RECORDS_TIMESTAMP, self.cursor)
         entry = {
@@ -347,20 +343,17 @@ class EntryWriter:
         object_id = entry_id(self.settings.http_host, bucket_id, collection_id)
         store(self.storage, object_id, entry)
 
-    def _in_buckets(self, bucket_ids: list[str]) -> dict[tuple[str, str], dict]:
-        """The live entries of the collections of these buckets."""
-        return self._live_entries(Filter("bucket", list(bucket_ids), COMPARISON.IN))
 
-    def _live_entries(self, selector: Filter) -> dict[tuple[str, str], dict]:
-        if not selector.value:
-            return {}
-        filters = [
-            selector,
-            Filter("host", self.settings.http_host, COMPARISON.EQ),
-            Filter("deleted", True, COMPARISON.NOT),
-        ]
-        entries = iter_objects(self.storage, RESOURCE_NAME, PARENT_ID, filters=filters)
-        return {(e["bucket"], e["collection"]): e for e in entries}
+def live_entries(storage: StorageBase, host: str, field: str, values) -> dict[str, dict]:
+    """``{id: entry}`` of the live entries whose ``field`` is one of ``values``."""
+    if not values:
+        return {}
+    filters = [
+        Filter(field, sorted(values), COMPARISON.IN),
+        Filter("host", host, COMPARISON.EQ),
+        Filter("deleted", True, COMPARISON.NOT),
+    ]
+    return {e["id"]: e for e in iter_objects(storage, RESOURCE_NAME, PARENT_ID, filters=filters)}
 
 
 def tombstone_of(entry: dict, host: str, bucket_readers, cursor: int) -> dict:
@@ -382,27 +375,13 @@ def tombstone_of(entry: dict, host: str, bucket_readers, cursor: int) -> dict:
     return tombstone
 
 
-def _stored(storage: StorageBase, object_id: str) -> dict:
-    """A stored entry (empty if none)."""
+def stored(storage: StorageBase, resource_name: str, parent_id: str, object_id: str) -> dict:
+    """A stored object, ``{}`` if none."""
     try:
-        return storage.get(resource_name=RESOURCE_NAME, parent_id=PARENT_ID, object_id=object_id)
+        return storage.get(resource_name=resource_name, parent_id=parent_id, object_id=object_id)
     except storage_exceptions.ObjectNotFoundError:
         return {}
 
 
 def bucket_exists(storage: StorageBase, bucket_id: str) -> bool:
-    try:
-        storage.get(resource_name="bucket", parent_id="", object_id=bucket_id)
-    except storage_exceptions.ObjectNotFoundError:
-        return False
-    return True
-
-
-def _exists(storage: StorageBase, bucket_id: str, collection_id: str) -> bool:
-    try:
-        storage.get(
-            resource_name="collection", parent_id=f"/buckets/{bucket_id}", object_id=collection_id
-        )
-    except storage_exceptions.ObjectNotFoundError:
-        return False
-    return True
+    return bool(stored(storage, "bucket", "", bucket_id))
