@@ -12,6 +12,7 @@ from .listener import on_resource_changed
 from .listing import add_list_services
 from .migration import CatchUp
 from .postgresql import PostgreSQLBackend
+from .waiting import Waiting
 from .writer import MemoryBackend
 
 
@@ -41,6 +42,8 @@ def includeme(config: Configurator) -> None:
         PostgreSQLBackend(max_fetch_size) if is_postgresql else MemoryBackend()
     )
     registry.changes_forgetting = Forgetting()
+    listen_url = registry.settings["storage_url"] if is_postgresql else None
+    registry.changes_waiting = Waiting(settings, registry.storage, listen_url)
 
     config.add_api_capability(
         "changes",

@@ -36,6 +36,7 @@ from .listing import ChangesModel, public_entry
 from .schemas import ChangesetRequest, ListChangesetRequest, query_string_validator
 from .settings import ChangesSettings
 from .utils import NEWEST_FIRST, collection_uri, iter_objects, iter_pages
+from .waiting import waited
 
 
 # Filters of the list's changeset.
@@ -166,18 +167,23 @@ def collection_changeset(request) -> dict:
 def list_changeset(request) -> dict:
     """The list entries (newest cursor first) and the list's cursor."""
     query = request.validated["querystring"]
-    model = ChangesModel(request)
-    redirect_if_access_changed(request, model)
-    fetch = functools.partial(
-        model.get_objects, sorting=[NEWEST_FIRST], include_deleted="_since" in query
-    )
     filters = [Filter(name, query[name], COMPARISON.EQ) for name in LIST_FILTERS if name in query]
     filters += since_filters(query)
-    timestamp, entries = consistent_read(
-        model.timestamp, lambda: list(iter_pages(fetch, filters, query.get("_limit")))
-    )
+
+    def read() -> tuple:
+        model = ChangesModel(request)
+        redirect_if_access_changed(request, model)
+        fetch = functools.partial(
+            model.get_objects, sorting=[NEWEST_FIRST], include_deleted="_since" in query
+        )
+        timestamp, entries = consistent_read(
+            model.timestamp, lambda: list(iter_pages(fetch, filters, query.get("_limit")))
+        )
+        body = changeset(request, {}, timestamp, [public_entry(entry) for entry in entries])
+        return body, timestamp, "_since" in query and not entries
+
     set_cache_headers(request, list_cache_seconds(request.registry.changes, "_expected" in query))
-    return changeset(request, {}, timestamp, [public_entry(entry) for entry in entries])
+    return waited(request, read)
 
 
 def since_filters(query: dict) -> list[Filter]:

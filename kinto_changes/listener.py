@@ -29,8 +29,12 @@ def write_pending(pending: Pending, registry) -> None:
         return
     metrics = getattr(registry, "metrics", None)
     timer = metrics.timer("plugins.changes.commit.seconds") if metrics else nullcontext()
+    writer = EntryWriter(registry)
     with timer:
-        EntryWriter(registry).write(pending)
+        writer.write(pending)
+    # This process's waiting requests wake when the entries are visible.
+    waiting = registry.changes_waiting
+    transaction.get().addAfterCommitHook(lambda ok: ok and waiting.moved(writer.cursor))
 
 
 def pending_changes(request) -> Pending:

@@ -22,7 +22,7 @@ from kinto.core.storage import Filter, Sort
 from kinto.core.storage.memory import apply_filters, apply_sorting
 from kinto.core.utils import COMPARISON, msec_time
 from pyramid.config import Configurator
-from pyramid.httpexceptions import HTTPMethodNotAllowed
+from pyramid.httpexceptions import HTTPMethodNotAllowed, HTTPNotModified
 from pyramid.security import NO_PERMISSION_REQUIRED
 
 from .access import READERS, Reader, last_concerned, reader_for
@@ -36,6 +36,7 @@ from .http import (
 from .schemas import ListQuerySchema, query_string_validator, valid_token, valid_value
 from .settings import ChangesSettings
 from .utils import NEWEST_FIRST, iter_pages
+from .waiting import waited
 from .writer import PARENT_ID, RECORDS_TIMESTAMP, RESOURCE_NAME, newest_cursor
 
 
@@ -279,9 +280,17 @@ def list_view(method_name: str) -> Callable:
     """
 
     def view(request):
-        resource = Changes(request, context=request.context)
-        redirect_if_access_changed(request, resource.model)
-        return getattr(resource, method_name)()
+        def read() -> tuple:
+            resource = Changes(request, context=request.context)
+            redirect_if_access_changed(request, resource.model)
+            try:
+                answer = getattr(resource, method_name)()
+            except HTTPNotModified as not_modified:
+                return not_modified, resource.timestamp, True
+            empty = method_name == "plural_get" and "_since" in request.GET and not answer["data"]
+            return answer, resource.timestamp, empty
+
+        return waited(request, read)
 
     view.__doc__ = getattr(Changes, method_name).__doc__
     return view

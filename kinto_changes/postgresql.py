@@ -57,6 +57,9 @@ class PostgreSQLBackend:
     # i-th written entry, cursor_i = max(cursor_{i-1} + 1, v_i)
     #                              = i + max(cursor_0, max over j <= i of v_j - j).
     LOCK = "SELECT pg_advisory_xact_lock(:key);"
+    # Wakes the waiting requests of every process (``waiting``) when the
+    # transaction commits, and not before: PostgreSQL delivers it then.
+    NOTIFY = "SELECT pg_notify('kinto_changes', '');"
     STATES = """
     WITH base AS (
       SELECT as_epoch(clock_timestamp()::TIMESTAMP) AS now,
@@ -179,7 +182,7 @@ class PostgreSQLBackend:
             if self.function_usable is None:
                 self.function_usable = self.function.is_usable(conn)
             states = self.function.call if self.function_usable else self.STATES
-            query = sqlalchemy.text(f"{self.LOCK} {states}")
+            query = sqlalchemy.text(f"{self.LOCK} {self.NOTIFY} {states}")
             try:
                 row = conn.execute(query, placeholders).one()
             except sqlalchemy.exc.ProgrammingError:

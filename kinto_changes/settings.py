@@ -29,6 +29,10 @@ ID_REGEXP = re.compile(rf"^{ID_PATTERN}$")
 DEFAULT_SINCE_MAX_AGE_DAYS = 21
 DAY_MSEC = 24 * 3600 * 1000
 DEFAULT_REDIRECT_TTL_SECONDS = 86400
+# Long poll: off unless configured; one waiting request per process leaves
+# three of ``kinto start``'s four waitress threads free.
+DEFAULT_WAIT_MAX_REQUESTS = 1
+WAIT_MAX_SECONDS_LIMIT = 3600
 
 # Kinto's record cache settings (``[{bid}.[{cid}.]]record_cache_expires_seconds``
 # and the legacy ``{bid}[_{cid}]_record_cache_...``), with their maximum variant.
@@ -54,6 +58,8 @@ class ChangesSettings:
     # Kinto's ``record_read_principals`` and ``record_write_principals``: they
     # may read the records of every collection.
     global_readers: frozenset[str] = frozenset()
+    wait_max_seconds: int = 0
+    wait_max_requests: int = DEFAULT_WAIT_MAX_REQUESTS
 
     # Derived from the fields above once per settings object, as sets.
 
@@ -172,6 +178,12 @@ def load(settings: Mapping, environ: Mapping | None = None) -> ChangesSettings:
             for key in ("record_read_principals", "record_write_principals")
             for principal in aslist(str(settings.get(key) or ""))
         ),
+        wait_max_seconds=_integer(
+            *reader.get("wait_max_seconds", default=0), maximum=WAIT_MAX_SECONDS_LIMIT
+        ),
+        wait_max_requests=_integer(
+            *reader.get("wait_max_requests", default=DEFAULT_WAIT_MAX_REQUESTS)
+        ),
     )
 
 
@@ -274,13 +286,15 @@ def _principals(key: str, value: object) -> tuple[str, ...]:
     return principals
 
 
-def _integer(key: str, value: object, minimum: int = 0) -> int:
+def _integer(key: str, value: object, minimum: int = 0, maximum: int | None = None) -> int:
     try:
         number = int(str(value).strip())
     except ValueError:
         raise ConfigurationError(f"{key}: {value!r} is not an integer") from None
     if number < minimum:
         raise ConfigurationError(f"{key}: {value!r} must be at least {minimum}")
+    if maximum is not None and number > maximum:
+        raise ConfigurationError(f"{key}: {value!r} must be at most {maximum}")
     return number
 
 

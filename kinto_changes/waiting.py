@@ -1,0 +1,186 @@
+"""Long poll (SPEC §3.8): ``Prefer: wait=N`` holds an empty answer until a change.
+
+A waiting request ends its transaction first (Kinto keeps a pooled
+connection checked out until then), waits until its process's newest cursor
+moves past the one it read, and reads again. What moves it:
+
+- a commit of this process (an after-commit hook of the writer);
+- on PostgreSQL, a commit of another process: its writer sends a NOTIFY with
+  the cursor lock, delivered on commit to one LISTEN connection per process,
+  after which the process reads the newest cursor once;
+- without LISTEN (refused on a hot standby, lost with a database restart), the
+  same read every ``POLL_SECONDS`` while requests wait; with it, every
+  ``SAFETY_SECONDS``, in case notifications get lost (e.g. by pgbouncer).
+"""
+
+import contextlib
+import logging
+import os
+import random
+import select
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import transaction
+from kinto.core.utils import sqlalchemy
+from pyramid.httpexceptions import HTTPException
+
+from .writer import newest_cursor
+
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "kinto_changes"
+POLL_SECONDS = 0.2
+SAFETY_SECONDS = 1.0
+RETRY_SECONDS = (5, 60)  # First and longest delay before LISTEN again.
+
+
+def preferred_wait(header: str | None) -> int | None:
+    """The ``wait`` preference of a ``Prefer`` header (RFC 7240), ``None`` if
+    absent or invalid: the first one counts, and an invalid one is ignored."""
+    for preference in (header or "").split(","):
+        name, _, value = preference.split(";")[0].partition("=")
+        if name.strip().lower() == "wait":
+            value = value.strip().strip('"')
+            if not (value.isascii() and value.isdigit()):
+                return None
+            return int(value.lstrip("0")[:12] or 0)
+    return None
+
+
+def requested_seconds(request) -> int:
+    """How long this request may wait (0: answer at once)."""
+    settings = request.registry.changes
+    eligible = (
+        settings.wait_max_seconds
+        and request.method == "GET"
+        and getattr(request, "parent", None) is None  # A sub-request of ``/batch``.
+        and ("_since" in request.GET or "If-None-Match" in request.headers)
+    )
+    seconds = preferred_wait(request.headers.get("Prefer")) if eligible else None
+    return min(seconds or 0, settings.wait_max_seconds)
+
+
+def waited(request, read: Callable[[], tuple[object, int, bool]]):
+    """``read()`` → ``(answer, list timestamp, empty)``; read again until the
+    answer is not empty or the request's wait is over. An HTTP exception
+    answer (``304``) is raised."""
+    seconds = requested_seconds(request)
+    answer, timestamp, empty = read()
+    if seconds and empty:
+        waiting = request.registry.changes_waiting
+        deadline = time.monotonic() + seconds * random.uniform(0.9, 1.0)
+        with waiting.admitted() as admitted:
+            while admitted and empty and time.monotonic() < deadline:
+                # No connection held while waiting.
+                request.tm.commit()
+                request.tm.begin()
+                waiting.wait(timestamp, deadline)
+                answer, timestamp, empty = read()
+        if admitted:
+            response = answer if isinstance(answer, HTTPException) else request.response
+            response.headers["Preference-Applied"] = f"wait={seconds}"
+            response.headers["Cache-Control"] = "no-cache, no-store"
+            response.headers.pop("Expires", None)
+    if request.registry.changes.wait_max_seconds:
+        response = answer if isinstance(answer, HTTPException) else request.response
+        response.vary = (*(response.vary or ()), "Prefer")
+    if isinstance(answer, HTTPException):
+        raise answer
+    return answer
+
+
+class Waiting:
+    """The waiting requests of one process, and the newest cursor it knows."""
+
+    def __init__(self, settings, storage, listen_url: str | None = None) -> None:
+        self.settings = settings
+        self.storage = storage
+        self.listen_url = listen_url  # PostgreSQL: watch other processes' commits.
+        self.changed = threading.Condition()
+        self.newest = 0
+        self.waiting = 0
+        self.watcher_pid: int | None = None
+
+    def moved(self, cursor: int) -> None:
+        with self.changed:
+            if cursor > self.newest:
+                self.newest = cursor
+                self.changed.notify_all()
+
+    @contextlib.contextmanager
+    def admitted(self) -> Iterator[bool]:
+        """Whether one more request may wait (``wait_max_requests``)."""
+        with self.changed:
+            admitted = self.waiting < self.settings.wait_max_requests
+            self.waiting += admitted
+            if admitted and self.listen_url and self.watcher_pid != os.getpid():
+                # Started here, after the server forked its workers.
+                self.watcher_pid = os.getpid()
+                threading.Thread(target=self.watch, name="kinto_changes", daemon=True).start()
+        try:
+            yield admitted
+        finally:
+            with self.changed:
+                self.waiting -= admitted
+
+    def wait(self, seen: int, deadline: float) -> None:
+        """Until a cursor newer than ``seen`` is known, or ``deadline``."""
+        with self.changed:
+            timeout = max(0.0, deadline - time.monotonic())
+            self.changed.wait_for(lambda: self.newest > seen, timeout=timeout)
+
+    def watch(self) -> None:
+        """The watcher thread: LISTEN, or else read the newest cursor at intervals."""
+        listener, retry_at, delay = None, 0.0, RETRY_SECONDS[0]
+        while True:
+            if listener is None and self.waiting and time.monotonic() >= retry_at:
+                listener = self.listen()
+                delay = RETRY_SECONDS[0] if listener else min(delay * 2, RETRY_SECONDS[1])
+                retry_at = time.monotonic() + delay
+            elif listener is None:
+                time.sleep(POLL_SECONDS)
+            else:
+                listener = self.receive(listener)
+            if self.waiting:
+                self.check()
+
+    def listen(self):
+        """A LISTEN connection of its own (autocommit), ``None`` if refused."""
+        try:
+            import psycopg2
+
+            url = sqlalchemy.engine.make_url(self.listen_url).set(drivername="postgresql")
+            dsn = url.render_as_string(hide_password=False)
+            connection = psycopg2.connect(dsn, application_name="kinto_changes listener")
+            connection.autocommit = True
+            connection.cursor().execute(f"LISTEN {CHANNEL}")
+            return connection
+        except Exception as error:
+            logger.warning(f"kinto_changes: LISTEN failed, reading at intervals: {error}")
+            return None
+
+    def receive(self, connection):
+        """Wait for notifications; the connection, ``None`` once it broke."""
+        try:
+            if select.select([connection], [], [], SAFETY_SECONDS)[0]:
+                connection.poll()
+                connection.notifies.clear()
+            return connection
+        except Exception as error:
+            logger.warning(f"kinto_changes: LISTEN connection lost: {error}")
+            with contextlib.suppress(Exception):
+                connection.close()
+            return None
+
+    def check(self) -> None:
+        """Read the newest cursor (one indexed read), in a transaction of its own."""
+        try:
+            with transaction.manager:
+                cursor = newest_cursor(self.storage)
+        except Exception as error:
+            logger.warning(f"kinto_changes: newest cursor unreadable: {error}")
+            return
+        self.moved(cursor)
