@@ -154,7 +154,9 @@ class Waiting:
 
             url = sqlalchemy.engine.make_url(self.listen_url).set(drivername="postgresql")
             dsn = url.render_as_string(hide_password=False)
-            connection = psycopg2.connect(dsn, application_name="kinto_changes listener")
+            connection = psycopg2.connect(
+                dsn, application_name=f"kinto_changes listener {os.getpid()}"
+            )
             connection.autocommit = True
             connection.cursor().execute(f"LISTEN {CHANNEL}")
             return connection

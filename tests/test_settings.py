@@ -259,6 +259,14 @@ class TestStartupErrors:
             ({"changes.bucket": "no/slash"}, "changes.bucket.*no/slash"),
             ({"changes.collection": "-x"}, "changes.collection.*-x"),
             ({"changes.principals": " "}, "changes.principals"),
+            ({"changes.wait_max_seconds": "30s"}, "changes.wait_max_seconds.*30s"),
+            ({"changes.wait_max_seconds": "-1"}, "changes.wait_max_seconds.*-1"),
+            ({"changes.wait_max_seconds": "30000"}, "changes.wait_max_seconds.*at most 3600"),
+            ({"changes.wait_max_requests": "many"}, "changes.wait_max_requests.*many"),
+            (
+                {"event_listeners.changes.wait_max_requests": "-3"},
+                "event_listeners.changes.wait_max_requests.*-3",
+            ),
             (
                 {"monitor.changes.record_cache_expires_seconds": "often"},
                 "monitor.changes.record_cache_expires_seconds.*often",
