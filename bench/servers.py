@@ -133,7 +133,7 @@ class KintoServer:
     """``kinto start`` on a free port of 127.0.0.1, from an ini of ``settings``
     (written under ``kinto.``, but ``multiauth.``); stopped when the block exits."""
 
-    def __init__(self, settings: dict) -> None:
+    def __init__(self, settings: dict, threads: int = 4) -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
@@ -153,7 +153,7 @@ class KintoServer:
                     "use": "egg:waitress#main",
                     "host": "127.0.0.1",
                     "port": port,
-                    "threads": 4,
+                    "threads": threads,
                 },
                 # The root logger at WARNING: ``kinto start`` sets INFO, a line per request.
                 "loggers": {"keys": "root"},
