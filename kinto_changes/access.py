@@ -172,6 +172,21 @@ class Reader:
         return rules
 
 
+def concerned_by(principals: frozenset[str], news: dict) -> bool:
+    """Whether these changes (``Waiting.news``) may change what a reader with
+    these principals sees: an entry they may read through its collection or
+    its bucket (as the buckets' principals are now), or an access change
+    naming them. A tombstone keeps the principals of both."""
+    if any(not principals.isdisjoint(change["concerned"]) for change in news["access"]):
+        return True
+    buckets = news["buckets"]
+    return any(
+        not principals.isdisjoint(entry.get(READERS, ()))
+        or not principals.isdisjoint(buckets.get(entry["bucket"], ()))
+        for entry in news["entries"]
+    )
+
+
 def reader_for(
     storage: StorageBase, parent_id: str, settings: ChangesSettings, principals: list[str]
 ) -> Reader | None:

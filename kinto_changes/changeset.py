@@ -180,7 +180,7 @@ def list_changeset(request) -> dict:
             model.timestamp, lambda: list(iter_pages(fetch, filters, query.get("_limit")))
         )
         body = changeset(request, {}, timestamp, [public_entry(entry) for entry in entries])
-        return body, timestamp, "_since" in query and not entries
+        return body, timestamp, "_since" in query and not entries and model.waits_for()
 
     set_cache_headers(request, list_cache_seconds(request.registry.changes, "_expected" in query))
     return waited(request, read)

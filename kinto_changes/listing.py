@@ -105,6 +105,10 @@ class ChangesModel(Model):
             self.concerned_after[since] = found
         return self.concerned_after[since]
 
+    def waits_for(self) -> frozenset[str] | None:
+        """The principals whose changes concern this reader (``None``: everyone's)."""
+        return self.reader and self.reader.principals
+
     def timestamp(self, parent_id=None) -> int:
         # The same for every reader: it says that something changed, not what.
         return newest_cursor(self.storage)
@@ -286,9 +290,9 @@ def list_view(method_name: str) -> Callable:
             try:
                 answer = getattr(resource, method_name)()
             except HTTPNotModified as not_modified:
-                return not_modified, resource.timestamp, True
+                return not_modified, resource.timestamp, None
             empty = method_name == "plural_get" and "_since" in request.GET and not answer["data"]
-            return answer, resource.timestamp, empty
+            return answer, resource.timestamp, empty and resource.model.waits_for()
 
         return waited(request, read)
 

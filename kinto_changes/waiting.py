@@ -14,6 +14,7 @@ moves past the one it read, and reads again. What moves it:
 """
 
 import contextlib
+import functools
 import logging
 import os
 import random
@@ -23,10 +24,12 @@ import time
 from collections.abc import Callable, Iterator
 
 import transaction
-from kinto.core.utils import sqlalchemy
+from kinto.core.storage import Filter
+from kinto.core.utils import COMPARISON, sqlalchemy
 from pyramid.httpexceptions import HTTPException
 
-from .writer import newest_cursor
+from .access import ACCESS, concerned_by, stored_buckets_readers
+from .writer import PARENT_ID, RESOURCE_NAME, newest_cursor
 
 
 logger = logging.getLogger(__name__)
@@ -34,6 +37,8 @@ logger = logging.getLogger(__name__)
 CHANNEL = "kinto_changes"
 POLL_SECONDS = 0.2
 SAFETY_SECONDS = 1.0
+# Changes read at most at once to tell whether they concern a waiter.
+NEWS_LIMIT = 1000
 RETRY_SECONDS = (5, 60)  # First and longest delay before LISTEN again.
 
 
@@ -63,22 +68,30 @@ def requested_seconds(request) -> int:
     return min(seconds or 0, settings.wait_max_seconds)
 
 
-def waited(request, read: Callable[[], tuple[object, int, bool]]):
-    """``read()`` → ``(answer, list timestamp, empty)``; read again until the
-    answer is not empty or the request's wait is over. An HTTP exception
-    answer (``304``) is raised."""
+def waited(request, read: Callable[[], tuple]):
+    """``read()`` → ``(answer, list timestamp, waits_for)``, where ``waits_for``
+    is ``False`` for a final answer, ``None`` when any change may change it, or
+    the reader's principals; read again until the answer is final or the
+    request's wait is over. An HTTP exception answer (``304``) is raised."""
     seconds = requested_seconds(request)
-    answer, timestamp, empty = read()
-    if seconds and empty:
+    answer, timestamp, waits_for = read()
+    if seconds and waits_for is not False:
         waiting = request.registry.changes_waiting
         deadline = time.monotonic() + seconds * random.uniform(0.9, 1.0)
         with waiting.admitted() as admitted:
-            while admitted and empty and time.monotonic() < deadline:
+            while admitted and waits_for is not False and time.monotonic() < deadline:
                 # No connection held while waiting.
                 request.tm.commit()
                 request.tm.begin()
-                waiting.wait(timestamp, deadline)
-                answer, timestamp, empty = read()
+                newest = waiting.wait(timestamp, deadline)
+                if newest is None:
+                    answer, timestamp, waits_for = read()  # The last one.
+                    break
+                news = waiting.news(timestamp, newest) if waits_for is not None else None
+                if news is None or concerned_by(waits_for, news):
+                    answer, timestamp, waits_for = read()
+                # Everything up to there is read: wait for what comes next.
+                timestamp = max(timestamp, newest, news["newest"] if news else 0)
         if admitted:
             response = answer if isinstance(answer, HTTPException) else request.response
             response.headers["Preference-Applied"] = f"wait={seconds}"
@@ -103,6 +116,8 @@ class Waiting:
         self.newest = 0
         self.waiting = 0
         self.watcher_pid: int | None = None
+        self.reading = threading.Lock()
+        self.last_news: dict | None = None
 
     def moved(self, cursor: int) -> None:
         with self.changed:
@@ -126,11 +141,24 @@ class Waiting:
             with self.changed:
                 self.waiting -= admitted
 
-    def wait(self, seen: int, deadline: float) -> None:
-        """Until a cursor newer than ``seen`` is known, or ``deadline``."""
+    def wait(self, seen: int, deadline: float) -> int | None:
+        """The newest cursor known once newer than ``seen``; ``None`` at ``deadline``."""
         with self.changed:
             timeout = max(0.0, deadline - time.monotonic())
-            self.changed.wait_for(lambda: self.newest > seen, timeout=timeout)
+            return (
+                self.newest if self.changed.wait_for(lambda: self.newest > seen, timeout) else None
+            )
+
+    def news(self, seen: int, newest: int) -> dict | None:
+        """The entries and access changes after cursor ``seen`` (up to at least
+        ``newest``), with the principals of their buckets: read once for the
+        waiters of this process that read the same ``seen``. ``None`` when there
+        are too many: every waiter reads its answer again."""
+        with self.reading:
+            cached = self.last_news
+            if not (cached and cached["seen"] == seen and cached["newest"] >= newest):
+                self.last_news = cached = news_after(self.storage, seen)
+            return cached
 
     def watch(self) -> None:
         """The watcher thread: LISTEN, or else read the newest cursor at intervals."""
@@ -186,3 +214,25 @@ class Waiting:
             logger.warning(f"kinto_changes: newest cursor unreadable: {error}")
             return
         self.moved(cursor)
+
+
+def news_after(storage, seen: int) -> dict | None:
+    """See :meth:`Waiting.news`."""
+    after = [Filter("last_modified", seen, COMPARISON.GT)]
+    read = functools.partial(
+        storage.list_all, parent_id=PARENT_ID, filters=after, limit=NEWS_LIMIT + 1
+    )
+    entries = read(resource_name=RESOURCE_NAME, include_deleted=True)
+    access = read(resource_name=ACCESS)
+    if len(entries) > NEWS_LIMIT or len(access) > NEWS_LIMIT:
+        return None
+    bucket_ids = sorted({entry["bucket"] for entry in entries if "bucket" in entry})
+    buckets = stored_buckets_readers(storage, PARENT_ID, bucket_ids)
+    newest = max((change["last_modified"] for change in (*entries, *access)), default=seen)
+    return {
+        "seen": seen,
+        "newest": newest,
+        "entries": entries,
+        "access": access,
+        "buckets": buckets,
+    }

@@ -60,13 +60,16 @@ class LongPollTest(BaseWebTest):
         time.sleep(0.3)  # Now waiting (or answered, which the tests check).
         return waiter
 
-    def woken_by(self, waiter: Waiter, write):
+    def woken_by(self, waiter: Waiter, write, status: int = 200):
         """``waiter``'s answer, checked to come within WAKE_SECONDS of ``write()``."""
         assert waiter.is_alive(), f"answered before the write: {waiter.response}"
         write()
         written_at = time.monotonic()
         response = waiter.result()
         assert waiter.answered_at - written_at < WAKE_SECONDS
+        assert response.status_code == status
+        if status == 307:
+            return response
         assert response.headers["Preference-Applied"] == "wait=5"
         assert "Prefer" in response.headers["Vary"]
         assert "no-store" in response.headers["Cache-Control"]
@@ -133,6 +136,34 @@ class TestWaiting(LongPollTest):
         waiter = self.waiter(f"{LIST_URL}?_since={etag}", headers=BOB)
         response = self.woken_by(waiter, lambda: self.create_record("main", "cfr"))
         assert [e["collection"] for e in response.json["data"]] == ["cfr"]
+
+    def test_a_collection_of_a_new_bucket_they_may_read_wakes_a_reader(self):
+        etag = self.list_etag(headers=BOB)
+        bob = self.app.get("/", headers=BOB).json["user"]["id"]
+        waiter = self.waiter(f"{LIST_URL}?_since={etag}", headers=BOB)
+
+        def write():
+            bucket = {"permissions": {"read": [bob]}}
+            self.app.put_json("/buckets/shared", bucket, headers=ALICE)
+            self.app.put_json("/buckets/shared/collections/news", {}, headers=ALICE)
+
+        response = self.woken_by(waiter, write)
+        assert [e["collection"] for e in response.json["data"]] == ["news"]
+
+    def test_a_grant_wakes_a_reader_with_what_they_may_now_read(self):
+        etag = self.list_etag(headers=BOB)
+        waiter = self.waiter(f"{LIST_URL}?_since={etag}", headers=BOB)
+        response = self.woken_by(waiter, lambda: self.grant_read("main", ["cfr"]))
+        assert [e["collection"] for e in response.json["data"]] == ["cfr"]
+
+    def test_joining_a_group_wakes_a_reader_with_a_redirect(self):
+        etag = self.list_etag(headers=BOB)
+        bob = self.app.get("/", headers=BOB).json["user"]["id"]
+        waiter = self.waiter(f"{LIST_URL}?_since={etag}", headers=BOB)
+        group = {"data": {"members": [bob]}}
+        join = lambda: self.app.put_json("/buckets/main/groups/g", group, headers=ALICE)  # noqa: E731
+        response = self.woken_by(waiter, join, status=307)
+        assert "_since" not in response.headers["Location"]
 
     def test_an_old_since_is_redirected_at_once(self):
         started = time.monotonic()
