@@ -2,6 +2,8 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
 # The lowest Kinto that setup.cfg allows (.venv has the newest).
+# Port of `make serve` and `make demo`: `make serve PORT=8899`.
+PORT ?= 8888
 LOWEST = .venv-lowest
 LOWEST_STAMP = $(LOWEST)/.installed
 BENCH_STAMP = $(VENV)/.bench-installed
@@ -27,9 +29,9 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e ".[test,bench]"
 	touch $(BENCH_STAMP)
 
-## Run Kinto with the plugin on the memory backend: http://127.0.0.1:8888/v1/
+## Run Kinto with the plugin on the memory backend: http://127.0.0.1:$(PORT)/v1/
 serve: install
-	$(BIN)/kinto start --ini config/kinto.ini
+	$(BIN)/kinto start --ini config/kinto.ini --port $(PORT)
 
 ## Lint, then the whole suite on memory and PostgreSQL, with the newest Kinto
 ## (with a coverage gate), then with the lowest Kinto that setup.cfg allows.
