@@ -11,10 +11,14 @@ Makefile would with its virtualenv. How examples are marked and compared:
 """
 
 import os
+import pty
 import re
+import select
 import shlex
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -34,7 +38,41 @@ from .server import KintoServer
 ROOT = Path(__file__).parent.parent
 DOCUMENTS = [ROOT / "README.rst", *sorted((ROOT / "docs").glob("*.rst"))]
 DEMO = [sys.executable, str(ROOT / "demo" / "create_example_data.py")]
+ESCAPE_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 SERVED = re.compile(r"\b(127\.0\.0\.1|localhost):8888\b")
+
+
+def run_in_terminal(script: str, cwd: Path, env: dict, timeout: float = 120) -> tuple[int, str]:
+    """Run ``script`` with bash in a terminal, as a reader would: curl then shows its
+    progress meter when its output is piped, not otherwise. Exit status and output."""
+    reader, terminal = pty.openpty()
+    process = subprocess.Popen(
+        ["bash", "-o", "pipefail", "-c", script],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=terminal,
+        stderr=terminal,
+        start_new_session=True,
+    )
+    os.close(terminal)
+    chunks, deadline = [], time.monotonic() + timeout
+    try:
+        while select.select([reader], [], [], max(0, deadline - time.monotonic()))[0]:
+            try:
+                chunk = os.read(reader, 65536)
+            except OSError:  # EIO: every writer closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        else:
+            os.killpg(process.pid, signal.SIGKILL)
+    finally:
+        os.close(reader)
+    status = process.wait(timeout=10)
+    # What the reader sees: lines, without the escape codes of curl's bold headers.
+    return status, ESCAPE_CODES.sub("", b"".join(chunks).decode().replace("\r\n", "\n"))
 
 
 class DemoServer(KintoServer):
@@ -95,21 +133,13 @@ class Reader:
         script = self.served(substitute(command.command, self.bindings))
         if script == "make demo":
             script = shlex.join([*DEMO, "--port", str(self.server.port)])
-        result = subprocess.run(
-            ["bash", "-o", "pipefail", "-c", script],
-            cwd=self.workdir,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=120,
-        )
+        status, output = run_in_terminal(script, self.workdir, self.env)
         shown = self.served("\n".join(command.expected))
-        if result.returncode != 0 or not match(shown, result.stdout, self.bindings):
+        if status != 0 or not match(shown, output, self.bindings):
             pytest.fail(
                 f"{block.path.name}:{command.line}: $ {command.command}\n"
                 f"--- the text shows:\n{shown}\n"
-                f"--- it gives (exit status {result.returncode}):\n{result.stdout}",
+                f"--- it gives (exit status {status}):\n{output}",
                 pytrace=False,
             )
         self.checked += 1
