@@ -118,8 +118,8 @@ class Reader:
         self.stop()
         self.server = DemoServer(settings).start()
         if settings or not self.runs_demo:
-            subprocess.run([*DEMO, "--port", str(self.server.port)], check=True, text=True,
-                           capture_output=True, env=self.env)  # fmt: skip
+            demo = [*DEMO, "--port", str(self.server.port)]
+            subprocess.run(demo, check=True, capture_output=True, env=self.env)
 
     def stop(self) -> None:
         if self.server:
