@@ -2,11 +2,13 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
 # The lowest Kinto that setup.cfg allows (.venv has the newest).
+# Port of `make serve` and `make demo`: `make serve PORT=8899`.
+PORT ?= 8888
 LOWEST = .venv-lowest
 LOWEST_STAMP = $(LOWEST)/.installed
 BENCH_STAMP = $(VENV)/.bench-installed
 
-.PHONY: install serve test test-newest test-lowest lint format bench bench-quick clean
+.PHONY: install serve demo test test-newest test-lowest lint format bench bench-quick clean
 
 $(STAMP): setup.py setup.cfg
 	python3 -m venv $(VENV)
@@ -27,9 +29,14 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e ".[test,bench]"
 	touch $(BENCH_STAMP)
 
-## Run Kinto with the plugin on the memory backend: http://127.0.0.1:8888/v1/
+## Run Kinto with the plugin on the memory backend: http://127.0.0.1:$(PORT)/v1/
 serve: install
-	$(BIN)/kinto start --ini config/kinto.ini
+	$(BIN)/kinto start --ini config/kinto.ini --port $(PORT)
+
+## With `make serve` running: the buckets, collections, records and users
+## that README.rst and docs/ use (idempotent).
+demo: install
+	@$(BIN)/python demo/create_example_data.py --port $(PORT)
 
 ## Lint, then the whole suite on memory and PostgreSQL, with the newest Kinto
 ## (with a coverage gate), then with the lowest Kinto that setup.cfg allows.
@@ -44,12 +51,12 @@ test-lowest: $(LOWEST_STAMP)
 	$(LOWEST)/bin/pytest -p no:cacheprovider tests
 
 lint: install
-	$(BIN)/ruff check kinto_changes tests $(wildcard bench)
-	$(BIN)/ruff format --check kinto_changes tests $(wildcard bench)
+	$(BIN)/ruff check kinto_changes tests $(wildcard bench) $(wildcard demo)
+	$(BIN)/ruff format --check kinto_changes tests $(wildcard bench) $(wildcard demo)
 
 format: install
-	$(BIN)/ruff check --fix kinto_changes tests $(wildcard bench)
-	$(BIN)/ruff format kinto_changes tests $(wildcard bench)
+	$(BIN)/ruff check --fix kinto_changes tests $(wildcard bench) $(wildcard demo)
+	$(BIN)/ruff format kinto_changes tests $(wildcard bench) $(wildcard demo)
 
 ## Benchmarks on real servers, memory and PostgreSQL: about 20 minutes.
 bench: $(BENCH_STAMP)

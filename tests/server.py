@@ -102,7 +102,8 @@ class KintoServer:
     def start(self, timeout: float = 30) -> "KintoServer":
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
-                [KINTO, "start", "--ini", str(self.ini)],
+                # --port for inis that take it (port = %(http_port)s), as config/kinto.ini.
+                [KINTO, "start", "--ini", str(self.ini), "--port", str(self.port)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, **self.env},
