@@ -1,16 +1,19 @@
 """Long poll (SPEC §3.8): ``Prefer: wait=N`` holds an empty answer until a change.
 
 A waiting request ends its transaction first (Kinto keeps a pooled
-connection checked out until then), waits until its process's newest cursor
-moves past the one it read, and reads again. What moves it:
+connection checked out until then) and waits to be woken by its process's
+watcher thread, which follows the newest cursor:
 
-- a commit of this process (an after-commit hook of the writer);
-- on PostgreSQL, a commit of another process: its writer sends a NOTIFY with
-  the cursor lock, delivered on commit to one LISTEN connection per process,
-  after which the process reads the newest cursor once;
+- a commit of this process moves it (an after-commit hook of the writer);
+- on PostgreSQL, a commit of another process too: its writer sends a NOTIFY
+  with the cursor lock, delivered on commit to the watcher's LISTEN
+  connection, after which it reads the newest cursor once;
 - without LISTEN (refused on a hot standby, lost with a database restart), the
-  same read every ``POLL_SECONDS`` while requests wait; with it, every
+  watcher reads it every ``POLL_SECONDS`` while requests wait; with it, every
   ``SAFETY_SECONDS``, in case notifications get lost (e.g. by pgbouncer).
+
+When it moves, the watcher reads what changed once, and wakes only the
+waiters it may concern; they read their answer again (docs/design.rst).
 """
 
 import contextlib
@@ -22,6 +25,7 @@ import select
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 import transaction
 from kinto.core.storage import Filter
@@ -83,15 +87,8 @@ def waited(request, read: Callable[[], tuple]):
                 # No connection held while waiting.
                 request.tm.commit()
                 request.tm.begin()
-                newest = waiting.wait(timestamp, deadline)
-                if newest is None:
-                    answer, timestamp, waits_for = read()  # The last one.
-                    break
-                news = waiting.news(timestamp, newest) if waits_for is not None else None
-                if news is None or concerned_by(waits_for, news):
-                    answer, timestamp, waits_for = read()
-                # Everything up to there is read: wait for what comes next.
-                timestamp = max(timestamp, newest, news["newest"] if news else 0)
+                waiting.wait(Waiter(timestamp, waits_for), deadline)
+                answer, timestamp, waits_for = read()
         if admitted:
             response = answer if isinstance(answer, HTTPException) else request.response
             response.headers["Preference-Applied"] = f"wait={seconds}"
@@ -105,19 +102,28 @@ def waited(request, read: Callable[[], tuple]):
     return answer
 
 
+@dataclass(eq=False)
+class Waiter:
+    """A waiting request: the cursor it read, and whose changes concern it."""
+
+    seen: int
+    principals: frozenset[str] | None  # ``None``: every change.
+    woken: threading.Event = field(default_factory=threading.Event)
+
+
 class Waiting:
-    """The waiting requests of one process, and the newest cursor it knows."""
+    """The waiting requests of one process, and its watcher thread."""
 
     def __init__(self, settings, storage, listen_url: str | None = None) -> None:
         self.settings = settings
         self.storage = storage
-        self.listen_url = listen_url  # PostgreSQL: watch other processes' commits.
+        self.listen_url = listen_url  # PostgreSQL: follow other processes' commits.
         self.changed = threading.Condition()
-        self.newest = 0
-        self.waiting = 0
+        self.newest = 0  # The newest cursor known.
+        self.dispatched = 0  # The newest cursor the waiters were told about.
+        self.waiters: set[Waiter] = set()
+        self.admitted_count = 0
         self.watcher_pid: int | None = None
-        self.reading = threading.Lock()
-        self.last_news: dict | None = None
 
     def moved(self, cursor: int) -> None:
         with self.changed:
@@ -129,9 +135,9 @@ class Waiting:
     def admitted(self) -> Iterator[bool]:
         """Whether one more request may wait (``wait_max_requests``)."""
         with self.changed:
-            admitted = self.waiting < self.settings.wait_max_requests
-            self.waiting += admitted
-            if admitted and self.listen_url and self.watcher_pid != os.getpid():
+            admitted = self.admitted_count < self.settings.wait_max_requests
+            self.admitted_count += admitted
+            if admitted and self.watcher_pid != os.getpid():
                 # Started here, after the server forked its workers.
                 self.watcher_pid = os.getpid()
                 threading.Thread(target=self.watch, name="kinto_changes", daemon=True).start()
@@ -139,41 +145,77 @@ class Waiting:
             yield admitted
         finally:
             with self.changed:
-                self.waiting -= admitted
+                self.admitted_count -= admitted
 
-    def wait(self, seen: int, deadline: float) -> int | None:
-        """The newest cursor known once newer than ``seen``; ``None`` at ``deadline``."""
+    def wait(self, waiter: Waiter, deadline: float) -> None:
+        """Until the watcher wakes ``waiter``, or ``deadline``."""
         with self.changed:
-            timeout = max(0.0, deadline - time.monotonic())
-            return (
-                self.newest if self.changed.wait_for(lambda: self.newest > seen, timeout) else None
-            )
-
-    def news(self, seen: int, newest: int) -> dict | None:
-        """The entries and access changes after cursor ``seen`` (up to at least
-        ``newest``), with the principals of their buckets: read once for the
-        waiters of this process that read the same ``seen``. ``None`` when there
-        are too many: every waiter reads its answer again."""
-        with self.reading:
-            cached = self.last_news
-            if not (cached and cached["seen"] == seen and cached["newest"] >= newest):
-                self.last_news = cached = news_after(self.storage, seen)
-            return cached
+            if self.newest > waiter.seen:  # Committed since it read: read again.
+                return
+            self.waiters.add(waiter)
+        try:
+            waiter.woken.wait(max(0.0, deadline - time.monotonic()))
+        finally:
+            with self.changed:
+                self.waiters.discard(waiter)
 
     def watch(self) -> None:
-        """The watcher thread: LISTEN, or else read the newest cursor at intervals."""
+        """The watcher thread: follow the newest cursor, wake whom it concerns."""
         listener, retry_at, delay = None, 0.0, RETRY_SECONDS[0]
         while True:
-            if listener is None and self.waiting and time.monotonic() >= retry_at:
+            if not self.listen_url:  # Memory: commits of this process only.
+                with self.changed:
+                    self.changed.wait_for(lambda: self.newest > self.dispatched, SAFETY_SECONDS)
+            elif listener is None and self.waiters and time.monotonic() >= retry_at:
                 listener = self.listen()
                 delay = RETRY_SECONDS[0] if listener else min(delay * 2, RETRY_SECONDS[1])
                 retry_at = time.monotonic() + delay
             elif listener is None:
-                time.sleep(POLL_SECONDS)
+                with self.changed:
+                    self.changed.wait(POLL_SECONDS)
             else:
                 listener = self.receive(listener)
-            if self.waiting:
+            if self.listen_url and self.waiters:
                 self.check()
+            self.dispatch()
+
+    def dispatch(self) -> None:
+        """Wake the waiters that the changes after their cursor may concern:
+        what changed is read once per distinct cursor (``news_after``)."""
+        with self.changed:
+            newest = self.newest
+            behind = [waiter for waiter in self.waiters if waiter.seen < newest]
+        news = {}
+        for waiter in behind:
+            if waiter.principals is not None and waiter.seen not in news:
+                news[waiter.seen] = self.read(
+                    functools.partial(news_after, self.storage, waiter.seen)
+                )
+            found = news.get(waiter.seen)
+            if (
+                waiter.principals is None
+                or found is None
+                or concerned_by(waiter.principals, found)
+            ):
+                waiter.woken.set()
+            else:
+                waiter.seen = max(waiter.seen, found["newest"])  # Nothing for them.
+        self.dispatched = newest
+
+    def read(self, read: Callable):
+        """``read()`` in a transaction of its own; ``None`` if it failed."""
+        try:
+            with transaction.manager:
+                return read()
+        except Exception as error:
+            logger.warning(f"kinto_changes: watcher read failed: {error}")
+            return None
+
+    def check(self) -> None:
+        """Read the newest cursor (one indexed read)."""
+        cursor = self.read(functools.partial(newest_cursor, self.storage))
+        if cursor is not None:
+            self.moved(cursor)
 
     def listen(self):
         """A LISTEN connection of its own (autocommit), ``None`` if refused."""
@@ -205,19 +247,11 @@ class Waiting:
                 connection.close()
             return None
 
-    def check(self) -> None:
-        """Read the newest cursor (one indexed read), in a transaction of its own."""
-        try:
-            with transaction.manager:
-                cursor = newest_cursor(self.storage)
-        except Exception as error:
-            logger.warning(f"kinto_changes: newest cursor unreadable: {error}")
-            return
-        self.moved(cursor)
-
 
 def news_after(storage, seen: int) -> dict | None:
-    """See :meth:`Waiting.news`."""
+    """The entries and access changes after cursor ``seen``, with the
+    principals of their buckets and the newest cursor among them; ``None``
+    when there are too many (then every waiter reads its answer again)."""
     after = [Filter("last_modified", seen, COMPARISON.GT)]
     read = functools.partial(
         storage.list_all, parent_id=PARENT_ID, filters=after, limit=NEWS_LIMIT + 1
