@@ -110,17 +110,18 @@ def idle_cost(waiter_url: str, writer_url: str, rounds: int) -> list[float]:
     return ratios
 
 
-def polls_per_change(url: str, long_poll: bool) -> float:
-    """Requests per change: a change every 30 s, polling every 10 s or waiting 25 s."""
-    changes, requests_made, stop = 0, 0, time.monotonic() + 180 / SCALE
+def polls_per_change(url: str, long_poll: bool) -> tuple[float, float]:
+    """Requests per change, and the mean delay (s) until the client learns of one:
+    a change every 30 s, polling every 10 s or waiting 25 s (time scaled down)."""
+    changed_at, delays, requests_made = [], [], 0
+    stop = time.monotonic() + 180 / SCALE
     since = etag(url, ALICE)
 
     def changer() -> None:
-        nonlocal changes
         while time.monotonic() + 30 / SCALE < stop:
             time.sleep(30 / SCALE)
             write(url)
-            changes += 1
+            changed_at.append(time.monotonic())
 
     thread = threading.Thread(target=changer, daemon=True)
     thread.start()
@@ -129,10 +130,13 @@ def polls_per_change(url: str, long_poll: bool) -> float:
         response = requests.get(f"{url}{LIST}?_since={since}", headers=headers)
         requests_made += 1
         since = int(response.headers["ETag"].strip('"'))
+        if response.json()["data"]:
+            now = time.monotonic()
+            delays += [(now - at) * SCALE for at in changed_at[len(delays) :]]
         if not long_poll:
             time.sleep(10 / SCALE)
     thread.join()
-    return requests_made / changes
+    return requests_made / len(changed_at), statistics.mean(delays)
 
 
 def measure(backend: str, waiter_url: str, writer_url: str) -> dict:
@@ -145,8 +149,8 @@ def measure(backend: str, waiter_url: str, writer_url: str) -> dict:
         "wake_ms_1": percentiles(one),
         f"wake_ms_{WAITERS}": percentiles(many),
         "idle_waiters_write_ratio": statistics.median(idle_cost(waiter_url, writer_url, 3)),
-        "requests_per_change_polling": polls_per_change(waiter_url, long_poll=False),
-        "requests_per_change_long_poll": polls_per_change(waiter_url, long_poll=True),
+        "polling_10s": polls_per_change(waiter_url, long_poll=False),
+        "long_poll_25s": polls_per_change(waiter_url, long_poll=True),
     }
 
 
@@ -171,16 +175,17 @@ def main() -> int:
     with first, second:
         results.append(measure("postgresql (2 processes)", first.url, second.url))
     print(
-        "| Backend | wake, 1 waiter (median / p99) | wake, 50 waiters | writes with 50 "
-        "idle waiters ÷ none | requests per change: polling 10 s / long poll |"
+        "| Backend | wake, 1 waiter (median / p99) | wake, 50 waiters | writes with 50 idle "
+        "waiters ÷ none | per change: requests, mean delay (polling 10 s / long poll) |"
     )
     print("|---|---|---|---|---|")
     for r in results:
         one, many = r["wake_ms_1"], r[f"wake_ms_{WAITERS}"]
+        (polls, poll_delay), (waits, wait_delay) = r["polling_10s"], r["long_poll_25s"]
         print(
             f"| {r['backend']} | {one['median']} / {one['p99']} ms | {many['median']} / "
-            f"{many['p99']} ms | {r['idle_waiters_write_ratio']:.2f} | "
-            f"{r['requests_per_change_polling']:.1f} / {r['requests_per_change_long_poll']:.1f} |"
+            f"{many['p99']} ms | {r['idle_waiters_write_ratio']:.2f} | {polls:.1f}, "
+            f"{poll_delay:.1f} s / {waits:.1f}, {wait_delay:.2f} s |"
         )
     (ROOT / "bench" / "long_poll.json").write_text(json.dumps(results, indent=2) + "\n")
     return 0
