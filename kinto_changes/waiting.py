@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 CHANNEL = "kinto_changes"
 POLL_SECONDS = 0.2
 SAFETY_SECONDS = 1.0
+DISPATCH_SECONDS = 0.05
 # Changes read at most at once to tell whether they concern a waiter.
 NEWS_LIMIT = 1000
 RETRY_SECONDS = (5, 60)  # First and longest delay before LISTEN again.
@@ -177,11 +178,15 @@ class Waiting:
                 listener = self.receive(listener)
             if self.listen_url and self.waiters:
                 self.check()
-            self.dispatch()
+            if self.dispatch():
+                # Changes that come meanwhile are dispatched together: a
+                # burst of writes costs a few reads per second.
+                time.sleep(DISPATCH_SECONDS)
 
-    def dispatch(self) -> None:
+    def dispatch(self) -> bool:
         """Wake the waiters that the changes after their cursor may concern:
-        what changed is read once per distinct cursor (``news_after``)."""
+        what changed is read once per distinct cursor (``news_after``).
+        Whether there were any."""
         with self.changed:
             newest = self.newest
             behind = [waiter for waiter in self.waiters if waiter.seen < newest]
@@ -201,6 +206,7 @@ class Waiting:
             else:
                 waiter.seen = max(waiter.seen, found["newest"])  # Nothing for them.
         self.dispatched = newest
+        return bool(behind)
 
     def read(self, read: Callable):
         """``read()`` in a transaction of its own; ``None`` if it failed."""
