@@ -113,16 +113,17 @@ def idle_cost(waiter_url: str, writer_url: str, rounds: int) -> list[float]:
 
 def polls_per_change(url: str, long_poll: bool) -> tuple[float, float]:
     """Requests per change, and the mean delay (s) until the client learns of one:
-    a change every 30 s, polling every 10 s or waiting 25 s (time scaled down)."""
-    changed_at, delays, requests_made = [], [], 0
+    a change every 15 to 45 s, polling every 10 s or waiting 25 s (time scaled)."""
+    written_at, seen_at, requests_made = {}, {}, 0
     stop = time.monotonic() + 300 / SCALE
     since = etag(url, ALICE)
 
     def changer() -> None:
         while time.monotonic() + 45 / SCALE < stop:
             time.sleep(random.uniform(15, 45) / SCALE)  # 30 s on average.
-            write(url)
-            changed_at.append(time.monotonic())
+            sent = time.monotonic()
+            response = requests.post(f"{url}{RECORDS}", json={"data": {}}, headers=ALICE)
+            written_at[response.json()["data"]["last_modified"]] = sent
 
     thread = threading.Thread(target=changer, daemon=True)
     thread.start()
@@ -131,13 +132,14 @@ def polls_per_change(url: str, long_poll: bool) -> tuple[float, float]:
         response = requests.get(f"{url}{LIST}?_since={since}", headers=headers)
         requests_made += 1
         since = int(response.headers["ETag"].strip('"'))
-        if response.json()["data"]:
-            now = time.monotonic()
-            delays += [(now - at) * SCALE for at in changed_at[len(delays) :]]
+        for entry in response.json()["data"]:
+            seen_at.setdefault(entry["last_modified"], time.monotonic())
         if not long_poll:
             time.sleep(10 / SCALE)
     thread.join()
-    return requests_made / len(changed_at), statistics.mean(delays)
+    # From the write's request (its response may come after the poll's answer).
+    delays = [(seen_at[ts] - at) * SCALE for ts, at in written_at.items()]
+    return requests_made / len(written_at), statistics.mean(delays)
 
 
 def measure(backend: str, waiter_url: str, writer_url: str) -> dict:
