@@ -144,18 +144,12 @@ class Reader:
     # The buckets they may read: every live entry of these is theirs.
     buckets: frozenset[str]
 
-    def sees(self, entry: dict, tombstones_after: int) -> bool:
-        """Whether this reader sees this stored entry (cursor in ``last_modified``)."""
-        readers = entry.get(READERS, ())
-        if entry.get("deleted"):
-            return entry["last_modified"] > tombstones_after and not self.principals.isdisjoint(
-                readers
-            )
-        return entry["bucket"] in self.buckets or not self.principals.isdisjoint(readers)
-
     def rules(self, include_deleted: bool, tombstones_after: int) -> list[list[Filter]]:
-        """:meth:`sees` as storage filters: alternatives (OR) of filters (AND),
-        disjoint (Kinto's memory backend gives an object once per alternative)."""
+        """The entries they see, as alternatives (OR) of storage filters (AND),
+        disjoint (Kinto's memory backend gives an object once per alternative):
+        the live entries of their buckets or whose readers they are among, and
+        with ``include_deleted`` the tombstones they were readers of, newer
+        than ``tombstones_after``."""
         readers = Filter(READERS, sorted(self.principals), COMPARISON.CONTAINS_ANY)
         live = Filter("deleted", True, COMPARISON.NOT)
         rules = [[readers, live]]

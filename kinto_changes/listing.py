@@ -19,7 +19,6 @@ from kinto.core.resource.model import Model
 from kinto.core.resource.schema import RequestSchema
 from kinto.core.resource.viewset import ViewSet
 from kinto.core.storage import Filter, Sort
-from kinto.core.storage.memory import apply_filters, apply_sorting
 from kinto.core.utils import COMPARISON, msec_time
 from pyramid.config import Configurator
 from pyramid.httpexceptions import HTTPMethodNotAllowed
@@ -35,7 +34,6 @@ from .http import (
 )
 from .schemas import ListQuerySchema, query_string_validator, valid_token, valid_value
 from .settings import ChangesSettings
-from .utils import NEWEST_FIRST, iter_pages
 from .writer import PARENT_ID, RECORDS_TIMESTAMP, RESOURCE_NAME, newest_cursor
 
 
@@ -49,34 +47,28 @@ class ChangesSchema(resource.ResourceSchema):
 
 
 def visibility_filters(settings: ChangesSettings, include_deleted: bool) -> list[Filter]:
-    """Storage filters selecting the entries readers see under the current settings.
-
-    Applied when reading, so that a collection leaving the monitored set
-    disappears at once. Exact, unless :func:`filters_are_exact` says otherwise
-    (then a superset, refined by :meth:`ChangesSettings.is_monitored`).
-    """
+    """Storage filters: the entries of this host, but for the hidden collections
+    (applied when reading: a collection leaving the monitored set disappears at once)."""
     filters = [
         Filter("host", settings.http_host, COMPARISON.EQ),
         Filter("id", list(settings.hidden_entry_ids), COMPARISON.EXCLUDE),
     ]
     if settings.excluded_buckets:
         filters.append(Filter("bucket", list(settings.excluded_buckets), COMPARISON.EXCLUDE))
-    if settings.monitored_collections and not settings.monitored_buckets:
-        filters.append(Filter("id", list(settings.monitored_entry_ids), COMPARISON.IN))
-    elif settings.collections:
-        buckets = {*settings.monitored_buckets, *(b for b, _ in settings.monitored_collections)}
-        filters.append(Filter("bucket", sorted(buckets), COMPARISON.IN))
     if not include_deleted:
         filters.append(Filter("deleted", True, COMPARISON.NOT))
     return filters
 
 
-def filters_are_exact(settings: ChangesSettings) -> bool:
-    """Storage filters are ANDed: bucket URIs *and* collection URIs of other
-    buckets (an OR) are selected by bucket first, then checked one by one."""
-    return not settings.monitored_buckets or all(
-        b in settings.monitored_buckets for b, _ in settings.monitored_collections
-    )
+def monitored_rules(settings: ChangesSettings) -> list[list[Filter]]:
+    """The configured collections as disjoint alternatives (none: every one):
+    the configured buckets, the configured collections of other buckets."""
+    rules = []
+    if settings.monitored_buckets:
+        rules.append([Filter("bucket", sorted(settings.monitored_buckets), COMPARISON.IN)])
+    if settings.monitored_entry_ids:
+        rules.append([Filter("id", list(settings.monitored_entry_ids), COMPARISON.IN)])
+    return rules
 
 
 class ChangesModel(Model):
@@ -94,6 +86,12 @@ class ChangesModel(Model):
     def reader(self) -> Reader | None:
         """What this reader may see (``None``: everything); read when first needed."""
         return reader_for(self.storage, PARENT_ID, self.settings, self.principals)
+
+    def visible(self, include_deleted: bool = False, tombstones_after: int = 0) -> list:
+        """Disjoint alternatives of filters selecting what this reader sees (none: all)."""
+        if self.reader is None:
+            return monitored_rules(self.settings)
+        return self.reader.rules(include_deleted, tombstones_after)
 
     def last_concerned(self, since: int) -> int:
         """The newest access change after ``since`` concerning the reader, or ``since``."""
@@ -119,39 +117,18 @@ class ChangesModel(Model):
     ) -> list:
         """The entries this reader sees: Kinto's query, with the visibility
         filters of the settings and the reader's rules added."""
-        filters, sorting, rules = list(filters or []), sorting or [], pagination_rules
+        filters = list(filters or [])
         tombstones_after = self.tombstones_after(filters) if include_deleted else 0
         # Ours come last: a ``has_`` filter must not override them.
         filters += visibility_filters(self.settings, include_deleted)
-        if filters_are_exact(self.settings):
-            if self.reader is not None:
-                rules = combined(rules, self.reader.rules(include_deleted, tombstones_after))
-            query = dict(filters=filters, sorting=sorting, pagination_rules=rules, limit=limit)
-            entries = self.backend.list_entries(
-                self.storage, include_deleted=include_deleted, **query
+        rules = combined(pagination_rules, self.visible(include_deleted, tombstones_after))
+        query = dict(filters=filters, sorting=sorting or [], pagination_rules=rules, limit=limit)
+        entries = self.backend.list_entries(self.storage, include_deleted=include_deleted, **query)
+        if entries is None:
+            entries = super().get_objects(
+                **query, include_deleted=include_deleted, parent_id=PARENT_ID
             )
-            if entries is None:
-                entries = super().get_objects(
-                    **query, include_deleted=include_deleted, parent_id=PARENT_ID
-                )
-            return entries
-        # A superset, read to the end (not cut at the storage's fetch size),
-        # then refined, paginated and sorted in Python (the database's
-        # collation may order strings otherwise).
-        fetch = functools.partial(
-            super().get_objects,
-            sorting=[NEWEST_FIRST],
-            include_deleted=include_deleted,
-            parent_id=PARENT_ID,
-        )
-        entries = list(iter_pages(fetch, filters))
-        if rules:
-            entries = [entry for rule in rules for entry in apply_filters(entries, rule)]
-        entries = [e for e in entries if self.settings.is_monitored(e["bucket"], e["collection"])]
-        if self.reader is not None:
-            entries = [entry for entry in entries if self.reader.sees(entry, tombstones_after)]
-        entries = apply_sorting(entries, sorting)
-        return entries[:limit] if limit else entries
+        return entries
 
     def tombstones_after(self, filters: list[Filter]) -> int:
         """Tombstones are shown only when newer than the reader's last access
@@ -166,21 +143,17 @@ class ChangesModel(Model):
         return self.last_concerned(max([horizon, *bounds]))
 
     def count_objects(self, filters=None, parent_id=None) -> int:
-        if not filters_are_exact(self.settings):
-            return len(self.get_objects(filters=filters))
         filters = [*(filters or []), *visibility_filters(self.settings, False)]
-        if self.reader is None:
-            return super().count_objects(filters=filters, parent_id=PARENT_ID)
-        # Entries they see through a bucket they may read, or else through
-        # their principals: disjoint alternatives.
-        rules = self.reader.rules(include_deleted=False, tombstones_after=0)
         count = functools.partial(super().count_objects, parent_id=PARENT_ID)
-        return sum(count(filters=[*filters, *rule]) for rule in rules)
+        # Disjoint alternatives: their counts add up.
+        return sum(count(filters=[*filters, *rule]) for rule in self.visible() or [[]])
 
 
 def combined(pagination: list[list[Filter]] | None, alternatives: list[list[Filter]]) -> list:
-    """Kinto's pagination rules (alternatives) AND the reader's alternatives,
-    as alternatives: every pair of one of each."""
+    """Kinto's pagination rules (alternatives) AND these alternatives (none: no
+    condition), as alternatives: every pair of one of each."""
+    if not alternatives:
+        return pagination
     return [[*page, *visible] for page in (pagination or [[]]) for visible in alternatives]
 
 

@@ -85,7 +85,9 @@ class ChangesSettings:
 
     @cached_property
     def monitored_entry_ids(self) -> tuple[str, ...]:
-        return tuple(sorted(entry_id(self.http_host, *key) for key in self.monitored_collections))
+        """Of the monitored collections outside the monitored buckets."""
+        keys = [(b, c) for b, c in self.monitored_collections if b not in self.monitored_buckets]
+        return tuple(sorted(entry_id(self.http_host, *key) for key in keys))
 
     def since_horizon(self, now: int) -> int:
         """The oldest ``_since`` served (older ones are redirected), 0 if none.
