@@ -1,32 +1,12 @@
-"""Who may see an entry of the list, now and in a reader's past.
+"""Who may see an entry of the list, now and in a reader's past
+(README.rst, "When access changes").
 
-With nothing configured every collection is monitored, and a reader sees the
-entries of the collections they may read, as Kinto decides when it lists
-``GET /buckets/{bid}/collections`` for them: ``read`` or ``write`` on the
-collection or on its bucket. Three things are stored for that, in Kinto's
-storage under the entries' parent id:
-
-- each entry keeps the principals of its *collection's* permissions
-  (``READERS``), written when the collection is created or its permissions
-  change: one entry, whatever the size of the bucket;
-- each bucket has a record of its principals (``BUCKETS``): a change of a
-  bucket's permissions rewrites one record, not the entries of its collections;
-- each change of access (a bucket's principals, a collection losing
-  principals, a group's members) appends one record to a log (``ACCESS``),
-  at a cursor of its own, naming the principals it *concerns*.
-
-A tombstone keeps the principals its collection and bucket had when it was
-deleted (Kinto deletes their permissions), and is told to those readers only.
-
-A reader's past is what the log is for. A ``_since=<ETag>`` poll by a reader
-that an access change concerned after that ETag (they may have gained or lost
-access; a group they joined or left) is answered as an old ``_since``: a
-redirect to the full list, which the client takes instead of its view. For
-every other reader, access did not move since their ETag, so the entries
-changed since then, filtered by their access now, are exactly what changed
-for them. For the same reason a tombstone is never shown to a reader that an
-access change concerned after it: a member who joins a group later does not
-learn the collections the group could read before.
+Stored under the entries' parent id: the principals of each entry's
+collection (``READERS``), of each bucket (``BUCKETS``), and a log of access
+changes naming the principals each concerns (``ACCESS``). A ``_since`` poll by
+a reader that an access change concerned since is answered as an old
+``_since`` (the full list); a tombstone keeps the principals its collection
+and bucket had, and is not told to readers concerned by a later access change.
 """
 
 from collections.abc import Iterable
@@ -38,7 +18,7 @@ from kinto.core.storage import exceptions as storage_exceptions
 from kinto.core.utils import COMPARISON
 
 from .settings import ChangesSettings
-from .utils import collection_uri, iter_objects
+from .utils import collection_uri, iter_objects, newest_cursor_of
 
 
 # Data field of an entry: the principals of its collection's permissions (of its
@@ -193,11 +173,4 @@ def last_concerned(
         Filter("concerned", sorted(principals), COMPARISON.CONTAINS_ANY),
         Filter("last_modified", since, COMPARISON.GT),
     ]
-    newest = storage.list_all(
-        resource_name=ACCESS,
-        parent_id=parent_id,
-        filters=filters,
-        sorting=[Sort("last_modified", -1)],
-        limit=1,
-    )
-    return newest[0]["last_modified"] if newest else since
+    return newest_cursor_of(storage, ACCESS, parent_id, filters) or since

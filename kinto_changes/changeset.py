@@ -1,12 +1,7 @@
-"""``GET /buckets/{bid}/collections/{cid}/changeset``: sync a collection in one request.
+"""``GET .../changeset``: a collection, or the list, in one request (docs/api.rst).
 
-    {"metadata": {...the collection...}, "timestamp": <records timestamp>,
-     "changes": [...records, newest first...]}
-
-The list's own changeset serves the list entries instead, with the list's
-cursor as ``timestamp`` and ``{}`` as ``metadata``. Both are read-only: no
-storage write happens on this path unless Kinto has to initialise a missing
-records timestamp (never on a ``kinto.readonly`` node: 503 there).
+Read-only: no storage write, unless Kinto has to initialise a missing records
+timestamp (never on a ``kinto.readonly`` node: 503 there).
 """
 
 import functools
@@ -74,9 +69,6 @@ COLLECTION_RESPONSES = {
 }
 
 
-# Permissions.
-
-
 class ChangesetRouteFactory(RouteFactory):
     """The permission Kinto requires on ``GET .../records``: read on the
     collection or its bucket (or ``kinto.record_read_principals``)."""
@@ -87,29 +79,19 @@ class ChangesetRouteFactory(RouteFactory):
         self.resource_name = "record"
         self.required_permission = "read"
         self.permission_object_id = f"{collection_uri(bid, cid)}/records"
-        # The first object of the path that Kinto cannot have stored (its id
-        # is not of Kinto's format), if any: no permission exists on it.
-        self.unstorable_uri = next(
-            (
-                uri
-                for uri, name, object_id in (
-                    (f"/buckets/{bid}", "bucket", bid),
-                    (collection_uri(bid, cid), "collection", cid),
-                )
-                if not is_valid_id(request, name, object_id)
-            ),
-            None,
-        )
+        # The first object of the path whose id Kinto could not have stored,
+        # if any: no permission exists on it.
+        self.unstorable_uri = None
+        if not is_valid_id(request, "bucket", bid):
+            self.unstorable_uri = f"/buckets/{bid}"
+        elif not is_valid_id(request, "collection", cid):
+            self.unstorable_uri = collection_uri(bid, cid)
 
     def check_permission(self, principals, bound_perms) -> bool:
         # Ask only about the objects that may exist, as for a missing object:
         # PostgreSQL refuses some characters (e.g. NUL) in a query.
-        if self.unstorable_uri and bound_perms:
-            bound_perms = [
-                (object_id, permission)
-                for object_id, permission in bound_perms
-                if not object_id.startswith(self.unstorable_uri)
-            ]
+        if self.unstorable_uri:
+            bound_perms = [(o, p) for o, p in bound_perms if not o.startswith(self.unstorable_uri)]
         return super().check_permission(principals, bound_perms)
 
 
@@ -127,9 +109,6 @@ def is_valid_id(request, resource_name: str, object_id: str) -> bool:
     (its id generator's format, as Kinto checks on ``PUT``)."""
     generators = request.registry.id_generators
     return bool(generators.get(resource_name, generators[""]).match(object_id))
-
-
-# Views.
 
 
 def collection_changeset(request) -> dict:

@@ -200,14 +200,6 @@ class Changes(resource.Resource):
         set_cache_headers(self.request, seconds)
 
 
-def validate_list_query(request, **kwargs) -> None:
-    """Cornice validator: what the list would answer 400 for, checked before
-    any redirect (Kinto's resource checks filters, sorting, fields and the
-    pagination token itself, after our schema)."""
-    if not request.errors:
-        ListQuery(request).validate()
-
-
 def public_entry(entry: dict) -> dict:
     """An entry as clients see it: ``last_modified`` is the records timestamp."""
     public = entry.copy()
@@ -219,20 +211,18 @@ def public_entry(entry: dict) -> dict:
 
 
 class ListQuery(Changes):
-    """The list's query checks, without reading anything: ``Changes``'
-    constructor reads the list's timestamp, this one reads nothing."""
+    """Cornice validator: Kinto's 400 for an invalid filter, sort, field or
+    token of the list, before any redirect (``Changes`` checks them only once
+    built, and its constructor reads the list's timestamp: this one reads nothing)."""
 
-    def __init__(self, request) -> None:
-        self.request, self.context = request, request.context
-        self.model = ChangesModel(request)
-
-    def validate(self) -> None:
-        """Raise Kinto's 400 for an invalid filter, sort, field or token."""
-        limit = self._extract_limit()
-        self._extract_filters()
-        sorting = self._extract_sorting(limit)
-        self._extract_partial_fields()
-        self._extract_pagination_rules_from_token(limit, sorting)
+    def __init__(self, request, **kwargs) -> None:
+        self.request, self.context, self.model = request, request.context, ChangesModel(request)
+        if not request.errors:
+            limit = self._extract_limit()
+            self._extract_filters()
+            sorting = self._extract_sorting(limit)
+            self._extract_partial_fields()
+            self._extract_pagination_rules_from_token(limit, sorting)
 
 
 def entry_not_allowed(request):
@@ -272,7 +262,6 @@ def add_list_services(config: Configurator) -> None:
         name="changes",
         plural_path=path,
         object_path=None,
-        factory=ChangesRouteFactory,
         default_arguments={"tags": ["Changes"], **ViewSet.default_arguments},
         plural_get_arguments={**ViewSet.plural_get_arguments, "schema": list_request},
         plural_head_arguments={**ViewSet.plural_head_arguments, "schema": list_request},
@@ -291,7 +280,7 @@ def add_list_services(config: Configurator) -> None:
         arguments["validators"] = [
             query_string_validator,
             *arguments["validators"],
-            validate_list_query,
+            ListQuery,
             redirect_old_since,
         ]
         plural.add_view(method, list_view(viewset.get_view("plural", method)), **arguments)

@@ -23,11 +23,12 @@ def entry_id(host: str, bucket_id: str, collection_id: str) -> str:
     return str(uuid.UUID(digest))
 
 
-def newest_cursor_of(storage: StorageBase, resource_name: str, parent_id: str) -> int:
+def newest_cursor_of(
+    storage: StorageBase, resource_name: str, parent_id: str, filters=None
+) -> int:
     """The newest ``last_modified`` of these objects, 0 if none (a read)."""
-    newest = storage.list_all(
-        resource_name=resource_name, parent_id=parent_id, sorting=[NEWEST_FIRST], limit=1
-    )
+    query = dict(resource_name=resource_name, parent_id=parent_id, filters=filters)
+    newest = storage.list_all(**query, sorting=[NEWEST_FIRST], limit=1)
     return newest[0]["last_modified"] if newest else 0
 
 
