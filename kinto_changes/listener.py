@@ -1,11 +1,6 @@
-"""Follow ``ResourceChanged`` events and update the list entries.
-
-The listener only notes which monitored collections a transaction touched.
-The entries are written in a before-commit hook, once per transaction, after
-every other ``ResourceChanged`` subscriber ran: there the cursor lock is taken
-as late as possible and the records timestamps read after it (see
-:mod:`kinto_changes.writer`). If the request fails, the transaction aborts,
-the hook never runs, and the list is left as it was.
+"""Follow ``ResourceChanged`` events: note which monitored collections a
+transaction touched, and write their entries in a before-commit hook, after
+every other subscriber ran (docs/design.rst, "How commit order is obtained").
 """
 
 from contextlib import nullcontext
@@ -60,7 +55,12 @@ def on_resource_changed(event: ResourceChanged) -> None:
         return  # Nothing to write: no hook, no lock.
 
     if resource_name == "collection" and action == ACTIONS.CREATE:
-        initialize_records_timestamps(event.request.registry.storage, changes)
+        # Their records timestamps now: read-only replicas serve them at once,
+        # and each precedes the cursor taken at commit.
+        storage = event.request.registry.storage
+        for change in changes:
+            uri = collection_uri(change.bucket_id, change.collection_id)
+            storage.resource_timestamp(resource_name="record", parent_id=uri)
     pending = pending_changes(event.request)
     pending.changes.extend(changes)
     if action == ACTIONS.DELETE:
@@ -85,10 +85,8 @@ def touched(event: ResourceChanged) -> tuple[list[Change], list[str]]:
         return [
             Change(payload["bucket_id"], cid, access_changed=not deleted) for cid in impacted_ids
         ], []
-    if resource_name == "bucket" and action == ACTIONS.DELETE:
-        return [], impacted_ids
-    if resource_name == "bucket" and access:
-        return [], impacted_ids  # Created or updated: its principals may have changed.
+    if resource_name == "bucket" and (access or action == ACTIONS.DELETE):
+        return [], impacted_ids  # Deleted, or its principals may have changed.
     return [], []
 
 
@@ -105,17 +103,6 @@ def note_members_changes(event: ResourceChanged) -> None:
         concerned |= set(before).symmetric_difference(after)
     if concerned:
         pending_changes(event.request).concerned |= concerned
-
-
-def initialize_records_timestamps(storage, created: list[Change]) -> None:
-    """Give new collections their records timestamp now, at creation.
-
-    Read-only replicas can then serve them at once, and the timestamp
-    precedes the cursor taken at commit (so both are equal).
-    """
-    for change in created:
-        uri = collection_uri(change.bucket_id, change.collection_id)
-        storage.resource_timestamp(resource_name="record", parent_id=uri)
 
 
 class ChangesListener(ListenerBase):

@@ -318,6 +318,7 @@ OPERATORS = {
     COMPARISON.MIN: ">=",
 }
 MISSING_MATCHES = {COMPARISON.NOT, COMPARISON.EXCLUDE, COMPARISON.GT, COMPARISON.MIN}
+MANY = {COMPARISON.IN: "= ANY", COMPARISON.EXCLUDE: "<> ALL"}
 
 
 def list_entries(storage: StorageBase, max_fetch_size: int, **query) -> list[dict] | None:
@@ -356,20 +357,18 @@ def all_of(filters: list[Filter], prefix: str, holders: dict) -> str | None:
 
 def condition(f: Filter, name: str, holders: dict) -> str | None:
     """A filter in SQL, as Kinto writes it, with its values in ``holders``."""
-    many = f.operator in (COMPARISON.IN, COMPARISON.EXCLUDE)
+    many = MANY.get(f.operator)
     if "." in f.field or f.value is MISSING or (many and not f.value):
         return None  # Kinto's ``IN (NULL)`` for an empty list: its own query.
     if f.field in ("id", "last_modified"):
-        column = f.field
         value = str(f.value) if f.field == "id" and isinstance(f.value, int) else f.value
         as_sql = "from_epoch(:{})" if f.field == "last_modified" else ":{}"
         if f.operator in OPERATORS:
             holders[name] = value
-            return f"{column} {OPERATORS[f.operator]} {as_sql.format(name)}"
-        if f.operator in (COMPARISON.IN, COMPARISON.EXCLUDE) and f.field == "id":
+            return f"{f.field} {OPERATORS[f.operator]} {as_sql.format(name)}"
+        if many and f.field == "id":
             holders[name] = [str(v) for v in value]
-            test = "= ANY" if f.operator == COMPARISON.IN else "<> ALL"
-            return f"id {test}(CAST(:{name} AS TEXT[]))"
+            return f"id {many}(CAST(:{name} AS TEXT[]))"
         return None
     holders[f"{name}_field"] = f.field
     column = f"data->:{name}_field"
@@ -378,10 +377,9 @@ def condition(f: Filter, name: str, holders: dict) -> str | None:
     if f.operator in OPERATORS:
         holders[name] = json.dumps(f.value)
         sql = f"{column} {OPERATORS[f.operator]} CAST(:{name} AS JSONB)"
-    elif f.operator in (COMPARISON.IN, COMPARISON.EXCLUDE):
+    elif many:
         holders[name] = [json.dumps(v) for v in f.value]
-        test = "= ANY" if f.operator == COMPARISON.IN else "<> ALL"
-        sql = f"{column} {test}(CAST(:{name} AS JSONB[]))"
+        sql = f"{column} {many}(CAST(:{name} AS JSONB[]))"
     elif f.operator == COMPARISON.CONTAINS_ANY:
         holders[name] = [json.dumps(v) for v in f.value]
         elements = f"(SELECT array_agg(e) FROM jsonb_array_elements({column}) AS e)"
