@@ -1,12 +1,7 @@
-"""Who may see an entry of the list, now and in a reader's past
-(README.rst, "When access changes").
-
-Stored under the entries' parent id: the principals of each entry's
-collection (``READERS``), of each bucket (``BUCKETS``), and a log of access
-changes naming the principals each concerns (``ACCESS``). A ``_since`` poll by
-a reader that an access change concerned since is answered as an old
-``_since`` (the full list); a tombstone keeps the principals its collection
-and bucket had, and is not told to readers concerned by a later access change.
+"""Who may see an entry of the list, now and in a reader's past (README.rst,
+"When access changes"): stored under the entries' parent id, the principals of
+each entry's collection (``READERS``) and of each bucket (``BUCKETS``), and a
+log of access changes, each naming the principals it concerns (``ACCESS``).
 """
 
 from collections.abc import Iterable
@@ -38,31 +33,24 @@ FORGET_AT_ONCE = 1000
 FORGET_INTERVAL_MSEC = 60_000
 
 
-def collections_readers(
-    permission: PermissionBase, keys: list[tuple[str, str]]
-) -> dict[tuple[str, str], list[str]]:
-    """``{(bucket_id, collection_id): sorted principals}`` of the collections' own permissions."""
-    principals = principals_by_uri(permission, [collection_uri(*key) for key in keys])
-    return {key: sorted(principals[collection_uri(*key)]) for key in keys}
+def collections_readers(permission: PermissionBase, keys: list[tuple[str, str]]) -> dict:
+    """``{(bucket_id, collection_id): readers}`` of the collections' own permissions."""
+    readers = readers_of(permission, [collection_uri(*key) for key in keys])
+    return dict(zip(keys, readers, strict=True))
 
 
 def buckets_readers(permission: PermissionBase, bucket_ids: Iterable[str]) -> dict[str, list[str]]:
-    """``{bucket_id: sorted principals}`` of the buckets' permissions."""
+    """``{bucket_id: readers}`` of the buckets' permissions."""
     bucket_ids = sorted(set(bucket_ids))
-    principals = principals_by_uri(permission, [f"/buckets/{bid}" for bid in bucket_ids])
-    return {bid: sorted(principals[f"/buckets/{bid}"]) for bid in bucket_ids}
+    readers = readers_of(permission, [f"/buckets/{bid}" for bid in bucket_ids])
+    return dict(zip(bucket_ids, readers, strict=True))
 
 
-def principals_by_uri(permission: PermissionBase, uris: list[str]) -> dict[str, set[str]]:
-    """``{uri: principals with read or write on it}``, in one query."""
-    if not uris:
-        return {}
+def readers_of(permission: PermissionBase, uris: list[str]) -> list[list[str]]:
+    """The sorted principals with read or write on each of these objects, in one query."""
     # Every permission: Kinto's memory backend fails on absent ones when named.
-    found = permission.get_objects_permissions(uris)
-    return {
-        uri: set().union(*(perms.get(p, ()) for p in READ_PERMISSIONS))
-        for uri, perms in zip(uris, found, strict=True)
-    }
+    found = permission.get_objects_permissions(uris) if uris else []
+    return [sorted(set().union(*(perms.get(p, ()) for p in READ_PERMISSIONS))) for perms in found]
 
 
 def stored_buckets_readers(storage: StorageBase, parent_id: str, bucket_ids) -> dict[str, list]:
@@ -149,13 +137,9 @@ class Reader:
 def reader_for(
     storage: StorageBase, parent_id: str, settings: ChangesSettings, principals: list[str]
 ) -> Reader | None:
-    """What a reader with these principals may see, ``None`` when they see every entry.
-
-    Every entry: an explicit ``collections`` setting publishes its entries to
-    every reader allowed by ``principals``, and Kinto's
-    ``record_read_principals``/``record_write_principals`` settings let their
-    principals read every collection.
-    """
+    """What a reader with these principals may see, ``None`` when they see every
+    entry: an explicit ``collections`` setting publishes every entry, and Kinto's
+    ``record_read_principals``/``record_write_principals`` read every collection."""
     principals = frozenset(principals)
     if not settings.monitors_everything or not principals.isdisjoint(settings.global_readers):
         return None
