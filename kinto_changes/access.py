@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 from kinto.core.permission import PermissionBase
 from kinto.core.storage import Filter, Sort, StorageBase
-from kinto.core.storage import exceptions as storage_exceptions
 from kinto.core.utils import COMPARISON
 
 from .settings import ChangesSettings
@@ -65,14 +64,12 @@ def stored_buckets_readers(storage: StorageBase, parent_id: str, bucket_ids) -> 
 
 
 def store_bucket_readers(storage: StorageBase, parent_id: str, bucket_id: str, readers) -> None:
+    """Store a bucket's principals; ``None`` deletes its record (read under the lock)."""
+    ids = dict(resource_name=BUCKETS, parent_id=parent_id, object_id=bucket_id)
     if readers is None:
-        try:
-            storage.delete(resource_name=BUCKETS, parent_id=parent_id, object_id=bucket_id)
-        except storage_exceptions.ObjectNotFoundError:
-            pass
-        return
-    obj = {"readers": list(readers)}
-    storage.update(resource_name=BUCKETS, parent_id=parent_id, object_id=bucket_id, obj=obj)
+        storage.delete(**ids)
+    else:
+        storage.update(**ids, obj={"readers": list(readers)})
 
 
 def log_access_change(storage: StorageBase, parent_id: str, cursor: int, concerned) -> None:

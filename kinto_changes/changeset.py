@@ -5,7 +5,7 @@ timestamp (never on a ``kinto.readonly`` node: 503 there).
 """
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import colander
 from kinto.core import Service
@@ -122,19 +122,16 @@ def collection_changeset(request) -> dict:
     metadata = object_exists_or_404(request, "collection", cid, parent_id=f"/buckets/{bid}")
 
     storage, uri = request.registry.storage, collection_uri(bid, cid)
-
-    def read_records() -> list[dict]:
-        records = iter_objects(
-            storage,
-            "record",
-            uri,
-            filters=since_filters(query),
-            include_deleted="_since" in query,
-            limit=query.get("_limit"),
-        )
-        return list(records)
-
     read_timestamp = functools.partial(records_timestamp, storage, uri)
+    read_records = functools.partial(
+        iter_objects,
+        storage,
+        "record",
+        uri,
+        filters=since_filters(query),
+        include_deleted="_since" in query,
+        limit=query.get("_limit"),
+    )
     timestamp, changes = consistent_read(read_timestamp, read_records)
     cache_busting = "_expected" in query
     seconds = collection_cache_seconds(request.registry.changes, bid, cid, metadata, cache_busting)
@@ -160,9 +157,7 @@ def list_changeset(request) -> dict:
 
 
 def since_filters(query: dict) -> list[Filter]:
-    if "_since" not in query:
-        return []
-    return [Filter("last_modified", query["_since"], COMPARISON.GT)]
+    return [Filter("last_modified", query["_since"], COMPARISON.GT)] if "_since" in query else []
 
 
 def changeset(request, metadata: dict, timestamp: int, changes: list[dict]) -> dict:
@@ -170,15 +165,12 @@ def changeset(request, metadata: dict, timestamp: int, changes: list[dict]) -> d
     return {"metadata": metadata, "timestamp": timestamp, "changes": changes}
 
 
-def consistent_read(read_timestamp: Callable[[], int], read_changes: Callable[[], list]):
-    """``(timestamp, changes)`` of one state: retried while writes land in between.
-
-    Every write bumps the timestamp, so equal timestamps before and after the
-    read mean that no write committed in between.
-    """
+def consistent_read(read_timestamp: Callable[[], int], read_changes: Callable[[], Iterable]):
+    """``(timestamp, changes)`` of one state: retried while writes land in between
+    (every write bumps the timestamp: equal before and after, none committed)."""
     for _ in range(SNAPSHOT_ATTEMPTS):
         before = read_timestamp()
-        changes = read_changes()
+        changes = list(read_changes())
         if read_timestamp() == before:
             return before, changes
     raise http_error(

@@ -18,10 +18,8 @@ from .writer import Change, EntryWriter, Pending
 
 
 def write_pending(pending: Pending, registry) -> None:
-    """The before-commit hook."""
-    # Writes that touched no monitored collection never take the cursor lock.
-    if not pending:
-        return
+    """The before-commit hook (registered when a change is noted: writes that
+    touched no monitored collection never take the cursor lock)."""
     metrics = getattr(registry, "metrics", None)
     timer = metrics.timer("plugins.changes.commit.seconds") if metrics else nullcontext()
     with timer:

@@ -222,7 +222,31 @@ class PostgreSQLBackend:
             return conn.execute(sqlalchemy.text(self.BURY), placeholders).scalar()
 
     def list_entries(self, storage: StorageBase, **query) -> list[dict] | None:
-        return list_entries(storage, self.max_fetch_size, **query)
+        """What ``storage.list_all(RESOURCE_NAME, PARENT_ID, **query)`` returns,
+        or ``None`` for a query ``LIST`` does not translate."""
+        holders = {"parent_id": PARENT_ID, "resource_name": RESOURCE_NAME}
+        where = all_of(query.get("filters") or [], "f", holders)
+        rules = query.get("pagination_rules") or []
+        alternatives = [all_of(rule, f"r{i}_", holders) for i, rule in enumerate(rules)]
+        if where is None or None in alternatives:
+            return None
+        conditions = [where] if query.get("include_deleted") else ["NOT deleted", where]
+        if alternatives:
+            conditions.append("(" + " OR ".join(f"({rule})" for rule in alternatives) + ")")
+        sorting = query.get("sorting") or []
+        sorts = [sort_expression(sort, f"s{i}", holders) for i, sort in enumerate(sorting)]
+        limit = query.get("limit")
+        holders["limit"] = min(self.max_fetch_size + 1, limit) if limit else self.max_fetch_size
+        sql = LIST.format(
+            conditions="".join(f" AND {c}" for c in conditions),
+            sorting=f"ORDER BY {', '.join(sorts)}" if sorts else "",
+        )
+        with storage.client.connect(readonly=True) as conn:
+            rows = conn.execute(sqlalchemy.text(sql), holders).fetchall()
+        entries = json.loads(f"[{','.join(row.data for row in rows)}]")
+        for entry, row in zip(entries, rows, strict=True):
+            entry["id"], entry["last_modified"] = row.id, row.last_modified
+        return entries
 
     def install(self, storage: StorageBase, client=None, dry_run: bool = False) -> None:
         """``kinto migrate``: install the function of ``STATES``."""
@@ -319,34 +343,6 @@ OPERATORS = {
 }
 MISSING_MATCHES = {COMPARISON.NOT, COMPARISON.EXCLUDE, COMPARISON.GT, COMPARISON.MIN}
 MANY = {COMPARISON.IN: "= ANY", COMPARISON.EXCLUDE: "<> ALL"}
-
-
-def list_entries(storage: StorageBase, max_fetch_size: int, **query) -> list[dict] | None:
-    """What ``storage.list_all(RESOURCE_NAME, PARENT_ID, **query)`` returns,
-    or ``None`` for a query this does not translate."""
-    holders = {"parent_id": PARENT_ID, "resource_name": RESOURCE_NAME}
-    where = all_of(query.get("filters") or [], "f", holders)
-    rules = query.get("pagination_rules") or []
-    alternatives = [all_of(rule, f"r{i}_", holders) for i, rule in enumerate(rules)]
-    if where is None or None in alternatives:
-        return None
-    conditions = [where] if query.get("include_deleted") else ["NOT deleted", where]
-    if alternatives:
-        conditions.append("(" + " OR ".join(f"({rule})" for rule in alternatives) + ")")
-    sorting = query.get("sorting") or []
-    sorts = [sort_expression(sort, f"s{i}", holders) for i, sort in enumerate(sorting)]
-    limit = query.get("limit")
-    holders["limit"] = min(max_fetch_size + 1, limit) if limit else max_fetch_size
-    sql = LIST.format(
-        conditions="".join(f" AND {c}" for c in conditions),
-        sorting=f"ORDER BY {', '.join(sorts)}" if sorts else "",
-    )
-    with storage.client.connect(readonly=True) as conn:
-        rows = conn.execute(sqlalchemy.text(sql), holders).fetchall()
-    entries = json.loads(f"[{','.join(row.data for row in rows)}]")
-    for entry, row in zip(entries, rows, strict=True):
-        entry["id"], entry["last_modified"] = row.id, row.last_modified
-    return entries
 
 
 def all_of(filters: list[Filter], prefix: str, holders: dict) -> str | None:

@@ -56,9 +56,6 @@ class Pending:
     # Principals whose access changed otherwise: members who joined or left a group.
     concerned: set[str] = field(default_factory=set)
 
-    def __bool__(self) -> bool:
-        return any((self.changes, self.deleted_buckets, self.updated_buckets, self.concerned))
-
 
 @dataclass(frozen=True)
 class CollectionState:
