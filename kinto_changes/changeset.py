@@ -22,10 +22,10 @@ from pyramid.httpexceptions import HTTPNotFound, HTTPServiceUnavailable
 
 from .http import (
     ChangesRouteFactory,
-    list_cache_seconds,
     redirect_if_access_changed,
     redirect_old_since,
     set_cache_headers,
+    set_list_cache_headers,
 )
 from .listing import ChangesModel, public_entry
 from .schemas import ChangesetRequest, ListChangesetRequest, query_string_validator
@@ -152,7 +152,7 @@ def list_changeset(request) -> dict:
     timestamp, entries = consistent_read(
         model.timestamp, lambda: list(iter_pages(fetch, filters, query.get("_limit")))
     )
-    set_cache_headers(request, list_cache_seconds(request.registry.changes, "_expected" in query))
+    set_list_cache_headers(request)
     return changeset(request, {}, timestamp, [public_entry(entry) for entry in entries])
 
 

@@ -7,14 +7,14 @@ from kinto.core.authorization import RouteFactory
 from kinto.core.utils import msec_time
 from pyramid.httpexceptions import HTTPTemporaryRedirect
 
-from .settings import ChangesSettings
 
-
-def list_cache_seconds(settings: ChangesSettings, cache_busting: bool) -> int | None:
-    """``max-age`` of the list and of its changeset (``None``: not cacheable)."""
-    if cache_busting and settings.cache_maximum_expires_seconds is not None:
-        return settings.cache_maximum_expires_seconds
-    return settings.cache_expires_seconds
+def set_list_cache_headers(request) -> None:
+    """The cache headers of the list and of its changeset."""
+    settings, query = request.registry.changes, request.validated["querystring"]
+    seconds = settings.cache_expires_seconds
+    if "_expected" in query and settings.cache_maximum_expires_seconds is not None:
+        seconds = settings.cache_maximum_expires_seconds
+    set_cache_headers(request, seconds)
 
 
 def set_cache_headers(request, seconds: int | None) -> None:

@@ -27,10 +27,9 @@ from pyramid.security import NO_PERMISSION_REQUIRED
 from .access import READERS, Reader, last_concerned, reader_for
 from .http import (
     ChangesRouteFactory,
-    list_cache_seconds,
     redirect_if_access_changed,
     redirect_old_since,
-    set_cache_headers,
+    set_list_cache_headers,
 )
 from .schemas import ListQuerySchema, query_string_validator, valid_token, valid_value
 from .settings import ChangesSettings
@@ -123,12 +122,9 @@ class ChangesModel(Model):
         filters += visibility_filters(self.settings, include_deleted)
         rules = combined(pagination_rules, self.visible(include_deleted, tombstones_after))
         query = dict(filters=filters, sorting=sorting or [], pagination_rules=rules, limit=limit)
-        entries = self.backend.list_entries(self.storage, include_deleted=include_deleted, **query)
-        if entries is None:
-            entries = super().get_objects(
-                **query, include_deleted=include_deleted, parent_id=PARENT_ID
-            )
-        return entries
+        query["include_deleted"] = include_deleted
+        entries = self.backend.list_entries(self.storage, **query)
+        return super().get_objects(**query, parent_id=PARENT_ID) if entries is None else entries
 
     def tombstones_after(self, filters: list[Filter]) -> int:
         """Tombstones are shown only when newer than the reader's last access
@@ -195,9 +191,7 @@ class Changes(resource.Resource):
         return super()._extract_pagination_rules_from_token(limit, sorting)
 
     def _add_cache_header(self, response) -> None:
-        querystring = self.request.validated["querystring"]
-        seconds = list_cache_seconds(self.request.registry.changes, "_expected" in querystring)
-        set_cache_headers(self.request, seconds)
+        set_list_cache_headers(self.request)
 
 
 def public_entry(entry: dict) -> dict:
