@@ -25,9 +25,8 @@ READ_PERMISSIONS = ("read", "write")
 # (``{"concerned": [...]}``, ``last_modified`` = its cursor).
 BUCKETS = "changes-bucket"
 ACCESS = "changes-access"
-# Access changes older than ``since_max_age_days`` are forgotten at most once
-# a minute per process (under the cursor lock: not at every access change),
-# this many at a time; when there were more, again at the next access change.
+# Old access changes are forgotten this many at a time, at most once a minute per
+# process (again at the next access change when there were more).
 FORGET_AT_ONCE = 1000
 FORGET_INTERVAL_MSEC = 60_000
 

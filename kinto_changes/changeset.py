@@ -196,12 +196,10 @@ def records_timestamp(storage, collection_uri: str) -> int:
 def collection_cache_seconds(
     settings: ChangesSettings, bid: str, cid: str, collection: dict, cache_busting: bool
 ) -> int | None:
-    """Kinto's rules for the records of this collection (``kinto/views/records.py``).
-
-    The most specific setting wins (collection, bucket, global, then the legacy
-    names); at each level the ``maximum`` variant first when ``cache_busting``.
-    The collection's ``cache_expires`` field raises the result.
-    """
+    """Kinto's rules for the records of this collection (``kinto/views/records.py``):
+    the most specific setting wins (collection, bucket, global, then the legacy
+    names), the ``maximum`` variant first when ``cache_busting``; the collection's
+    ``cache_expires`` field raises the result."""
     levels = (f"{bid}.{cid}.", f"{bid}.", "", f"{bid}_{cid}_", f"{bid}_")
     variants = ("maximum_expires_seconds", "expires_seconds")[0 if cache_busting else 1 :]
     keys = [f"{level}record_cache_{variant}" for level in levels for variant in variants]

@@ -111,11 +111,8 @@ class ChangesListener(ListenerBase):
 
 
 def load_from_config(config: Configurator, prefix: str = "") -> ChangesListener:
-    """Entry point of ``kinto.event_listeners.changes.use = kinto_changes.listener``.
-
-    Kinto subscribes the returned listener itself; ``includeme`` then does not
-    subscribe a second one, so each change is recorded once.
-    """
+    """Entry point of ``kinto.event_listeners.changes.use = kinto_changes.listener``:
+    Kinto subscribes this listener, and ``includeme`` then subscribes no other."""
     settings = config.get_settings()
     if "kinto_changes" not in aslist(settings.get("includes", "")):
         raise ConfigurationError(

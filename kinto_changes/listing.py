@@ -1,11 +1,7 @@
-"""The read-only list of collection timestamps.
-
-It is a Kinto resource whose model reads the entries written by
-:mod:`kinto_changes.listener`, so it speaks Kinto's whole list protocol
-(ETag, 304, ``_since``/``_before`` with tombstones, ``_sort``, ``_limit`` and
-``Next-Page``, ``_fields``, filters, ``HEAD``). Timestamps, ``_since``,
-``_before`` and the default order use the entries' cursor; each entry's
-``last_modified`` is its collection's exact records timestamp.
+"""The read-only list: a Kinto resource reading the entries, so it speaks
+Kinto's whole list protocol (docs/api.rst). Timestamps, ``_since``, ``_before``
+and the default order use the entries' cursor; each entry's ``last_modified``
+is its collection's records timestamp.
 """
 
 import functools
@@ -196,11 +192,9 @@ class Changes(resource.Resource):
 
 def public_entry(entry: dict) -> dict:
     """An entry as clients see it: ``last_modified`` is the records timestamp."""
-    public = entry.copy()
-    if READERS in public:
-        del public[READERS]
-    if RECORDS_TIMESTAMP in public:
-        public["last_modified"] = public.pop(RECORDS_TIMESTAMP)
+    public = {k: v for k, v in entry.items() if k not in (READERS, RECORDS_TIMESTAMP)}
+    if RECORDS_TIMESTAMP in entry:
+        public["last_modified"] = entry[RECORDS_TIMESTAMP]
     return public
 
 
@@ -245,11 +239,8 @@ def list_view(method_name: str) -> Callable:
 
 
 def add_list_services(config: Configurator) -> None:
-    """Serve the list at ``/buckets/{bucket}/collections/{collection}/records``.
-
-    The path comes from the settings, so the resource is registered here
-    rather than with ``@resource.register`` (which fixes it at import time).
-    """
+    """Serve the list at ``{list_uri}/records``: registered here, since the path
+    comes from the settings (``@resource.register`` fixes it at import time)."""
     path = f"{config.registry.changes.list_uri}/records"
     list_request = RequestSchema().bind(querystring=ListQuerySchema())
     viewset = ViewSet(

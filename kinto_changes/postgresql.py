@@ -139,12 +139,7 @@ class PostgreSQLBackend:
 
     @contextlib.contextmanager
     def locked(
-        self,
-        storage: StorageBase,
-        host: str,
-        keys: list,
-        resolve: set = frozenset(),
-        tracks_readers: bool = True,
+        self, storage: StorageBase, host: str, keys: list, resolve=frozenset(), tracks_readers=True
     ) -> Iterator[Locked]:
         placeholders = {
             "key": ADVISORY_LOCK_KEY,

@@ -1,9 +1,7 @@
-"""Read and validate the plugin settings, once, at startup.
-
-Every setting can be spelled ``kinto.changes.<key>`` (short spelling) or
-``kinto.event_listeners.changes.<key>`` (the original listener spelling).
-Kinto stores them without the ``kinto.`` prefix, and only applies environment
-overrides to keys present in the ini file, so the environment is read here too.
+"""Read and validate the plugin settings, once, at startup: each is spelled
+``kinto.changes.<key>`` or ``kinto.event_listeners.changes.<key>`` (the original
+listener's spelling). Kinto stores them without ``kinto.``, and applies
+environment overrides only to keys in the ini file: the environment is read here.
 """
 
 import os
@@ -129,11 +127,8 @@ def collection_ids(uris: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 
 
 def load(settings: Mapping, environ: Mapping | None = None) -> ChangesSettings:
-    """Build the plugin settings from Kinto's (unprefixed) settings.
-
-    :raises ConfigurationError: naming the key and the value when a value is
-        malformed or when two spellings disagree.
-    """
+    """Build the plugin settings from Kinto's (unprefixed) settings; raise
+    ``ConfigurationError`` naming the key for a malformed value or disagreeing spellings."""
     reader = _Reader(settings, os.environ if environ is None else environ)
     _check_listener_filters(reader)
 

@@ -105,11 +105,8 @@ def read_states(storage: StorageBase, host: str, keys: list[tuple[str, str]]) ->
 
 
 class MemoryBackend:
-    """Kinto's memory backend, through its public storage API: correct, and
-    fast for writes only (reads scan every entry, as Kinto's own reads do).
-
-    Cursors are assigned by the threads of one process (its data lives there).
-    """
+    """Kinto's memory backend, through its public storage API: correct, fast for
+    writes only; cursors are assigned by the threads of one process."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -182,9 +179,8 @@ class EntryWriter:
             self._read_buckets(states, changed, pending)
             readers = self._readers(states, changed)
             for (bucket_id, collection_id), state in states.items():
-                # Also for record changes: Kinto checks the collection when a
-                # request starts, and another request can delete it before the
-                # record commits.
+                # Also for record writes: another request may have deleted the
+                # collection since Kinto checked it.
                 if state.exists:
                     self.upsert(bucket_id, collection_id, state, readers)
                 elif not state.entry:  # Never listed (created and deleted at once).
@@ -209,9 +205,8 @@ class EntryWriter:
         }
         stored = stored_buckets_readers(self.storage, PARENT_ID, bucket_ids)
         self.before = {bid: stored.get(bid) for bid in bucket_ids}
-        # A bucket that this transaction wrote and did not delete exists: on
-        # PostgreSQL, its row lock holds a concurrent deletion until we commit
-        # (Kinto's memory backend has no transactions to isolate anyway).
+        # A bucket this transaction wrote and did not delete exists (on PostgreSQL,
+        # its row lock holds a concurrent deletion until we commit).
         written = set(pending.updated_buckets) - set(pending.deleted_buckets)
         existing = [b for b in bucket_ids if b in written or bucket_exists(self.storage, b)]
         self.after = buckets_readers(self.permission, existing)
@@ -252,11 +247,8 @@ class EntryWriter:
         return {*old_readers, *before} - {*new_readers, *after}
 
     def _readers(self, states: dict, access_changed: set) -> dict[tuple[str, str], list[str]]:
-        """The readers to resolve again: where access changed, where never
-        resolved, and for a collection back after a tombstone.
-
-        Only with nothing configured: otherwise every reader sees every entry.
-        """
+        """The readers to resolve again (only with nothing configured): where
+        access changed, where never resolved, for a collection back after a tombstone."""
         if not self.settings.monitors_everything:
             return {}
         keys = [
@@ -265,7 +257,7 @@ class EntryWriter:
             if state.exists
             and (key in access_changed or READERS not in state.entry or state.entry.get("deleted"))
         ]
-        return collections_readers(self.permission, keys) if keys else {}
+        return collections_readers(self.permission, keys)
 
     def upsert(
         self, bucket_id: str, collection_id: str, state: CollectionState, readers: dict
