@@ -79,10 +79,8 @@ def touched(event: ResourceChanged) -> tuple[list[Change], list[str]]:
     if resource_name == "record":
         return [Change(payload["bucket_id"], payload["collection_id"])], []
     if resource_name == "collection" and (access or action != ACTIONS.UPDATE):
-        deleted = action == ACTIONS.DELETE
-        return [
-            Change(payload["bucket_id"], cid, access_changed=not deleted) for cid in impacted_ids
-        ], []
+        changed = action != ACTIONS.DELETE  # Its permissions may have changed.
+        return [Change(payload["bucket_id"], cid, changed) for cid in impacted_ids], []
     if resource_name == "bucket" and (access or action == ACTIONS.DELETE):
         return [], impacted_ids  # Deleted, or its principals may have changed.
     return [], []

@@ -158,9 +158,6 @@ class Changes(resource.Resource):
         self.model = ChangesModel(request)
         super().__init__(request, context)
 
-    def get_parent_id(self, request) -> str:
-        return PARENT_ID
-
     def postprocess(self, result, action=ACTIONS.READ, old=None) -> dict:
         # Unlike Kinto's resources, no ``ResourceRead`` event for the list.
         return {"data": [public_entry(entry) for entry in result]}

@@ -90,9 +90,7 @@ class ChangesSettings:
     def since_horizon(self, now: int) -> int:
         """The oldest ``_since`` served (older ones are redirected), 0 if none;
         older access changes are forgotten, and older tombstones shown to nobody."""
-        if self.since_max_age_days < 0:
-            return 0
-        return now - self.since_max_age_days * DAY_MSEC
+        return 0 if self.since_max_age_days < 0 else now - self.since_max_age_days * DAY_MSEC
 
     @property
     def list_uri(self) -> str:

@@ -238,7 +238,7 @@ class TestEntriesReaders(BaseWebTest):
 
 class TestPostgreSQLListReadsAsKinto(BaseWebTest):
     """On PostgreSQL the list reads its entries with its own SQL
-    (``postgresql.list_entries``): the same objects as ``storage.list_all``."""
+    (``PostgreSQLBackend.list_entries``): the same objects as ``storage.list_all``."""
 
     backends = ("postgresql",)
 
