@@ -196,9 +196,8 @@ def public_entry(entry: dict) -> dict:
 
 
 class ListQuery(Changes):
-    """Cornice validator: Kinto's 400 for an invalid filter, sort, field or
-    token of the list, before any redirect (``Changes`` checks them only once
-    built, and its constructor reads the list's timestamp: this one reads nothing)."""
+    """Cornice validator: Kinto's 400 for an invalid filter, sort, field or token
+    of the list, before any redirect; unlike ``Changes``, it reads nothing."""
 
     def __init__(self, request, **kwargs) -> None:
         self.request, self.context, self.model = request, request.context, ChangesModel(request)
