@@ -1,32 +1,7 @@
-"""Who may see an entry of the list, now and in a reader's past.
-
-With nothing configured every collection is monitored, and a reader sees the
-entries of the collections they may read, as Kinto decides when it lists
-``GET /buckets/{bid}/collections`` for them: ``read`` or ``write`` on the
-collection or on its bucket. Three things are stored for that, in Kinto's
-storage under the entries' parent id:
-
-- each entry keeps the principals of its *collection's* permissions
-  (``READERS``), written when the collection is created or its permissions
-  change: one entry, whatever the size of the bucket;
-- each bucket has a record of its principals (``BUCKETS``): a change of a
-  bucket's permissions rewrites one record, not the entries of its collections;
-- each change of access (a bucket's principals, a collection losing
-  principals, a group's members) appends one record to a log (``ACCESS``),
-  at a cursor of its own, naming the principals it *concerns*.
-
-A tombstone keeps the principals its collection and bucket had when it was
-deleted (Kinto deletes their permissions), and is told to those readers only.
-
-A reader's past is what the log is for. A ``_since=<ETag>`` poll by a reader
-that an access change concerned after that ETag (they may have gained or lost
-access; a group they joined or left) is answered as an old ``_since``: a
-redirect to the full list, which the client takes instead of its view. For
-every other reader, access did not move since their ETag, so the entries
-changed since then, filtered by their access now, are exactly what changed
-for them. For the same reason a tombstone is never shown to a reader that an
-access change concerned after it: a member who joins a group later does not
-learn the collections the group could read before.
+"""Who may see an entry of the list, now and in a reader's past (README.rst,
+"When access changes"): stored under the entries' parent id, the principals of
+each entry's collection (``READERS``) and of each bucket (``BUCKETS``), and a
+log of access changes, each naming the principals it concerns (``ACCESS``).
 """
 
 from collections.abc import Iterable
@@ -34,11 +9,10 @@ from dataclasses import dataclass
 
 from kinto.core.permission import PermissionBase
 from kinto.core.storage import Filter, Sort, StorageBase
-from kinto.core.storage import exceptions as storage_exceptions
 from kinto.core.utils import COMPARISON
 
 from .settings import ChangesSettings
-from .utils import collection_uri, iter_objects
+from .utils import collection_uri, iter_objects, newest_cursor_of
 
 
 # Data field of an entry: the principals of its collection's permissions (of its
@@ -51,38 +25,30 @@ READ_PERMISSIONS = ("read", "write")
 # (``{"concerned": [...]}``, ``last_modified`` = its cursor).
 BUCKETS = "changes-bucket"
 ACCESS = "changes-access"
-# Access changes older than ``since_max_age_days`` are forgotten at most once
-# a minute per process (under the cursor lock: not at every access change),
-# this many at a time; when there were more, again at the next access change.
+# Old access changes are forgotten this many at a time, at most once a minute per
+# process (again at the next access change when there were more).
 FORGET_AT_ONCE = 1000
 FORGET_INTERVAL_MSEC = 60_000
 
 
-def collections_readers(
-    permission: PermissionBase, keys: list[tuple[str, str]]
-) -> dict[tuple[str, str], list[str]]:
-    """``{(bucket_id, collection_id): sorted principals}`` of the collections' own permissions."""
-    principals = principals_by_uri(permission, [collection_uri(*key) for key in keys])
-    return {key: sorted(principals[collection_uri(*key)]) for key in keys}
+def collections_readers(permission: PermissionBase, keys: list[tuple[str, str]]) -> dict:
+    """``{(bucket_id, collection_id): readers}`` of the collections' own permissions."""
+    readers = readers_of(permission, [collection_uri(*key) for key in keys])
+    return dict(zip(keys, readers, strict=True))
 
 
 def buckets_readers(permission: PermissionBase, bucket_ids: Iterable[str]) -> dict[str, list[str]]:
-    """``{bucket_id: sorted principals}`` of the buckets' permissions."""
+    """``{bucket_id: readers}`` of the buckets' permissions."""
     bucket_ids = sorted(set(bucket_ids))
-    principals = principals_by_uri(permission, [f"/buckets/{bid}" for bid in bucket_ids])
-    return {bid: sorted(principals[f"/buckets/{bid}"]) for bid in bucket_ids}
+    readers = readers_of(permission, [f"/buckets/{bid}" for bid in bucket_ids])
+    return dict(zip(bucket_ids, readers, strict=True))
 
 
-def principals_by_uri(permission: PermissionBase, uris: list[str]) -> dict[str, set[str]]:
-    """``{uri: principals with read or write on it}``, in one query."""
-    if not uris:
-        return {}
+def readers_of(permission: PermissionBase, uris: list[str]) -> list[list[str]]:
+    """The sorted principals with read or write on each of these objects, in one query."""
     # Every permission: Kinto's memory backend fails on absent ones when named.
-    found = permission.get_objects_permissions(uris)
-    return {
-        uri: set().union(*(perms.get(p, ()) for p in READ_PERMISSIONS))
-        for uri, perms in zip(uris, found, strict=True)
-    }
+    found = permission.get_objects_permissions(uris) if uris else []
+    return [sorted(set().union(*(perms.get(p, ()) for p in READ_PERMISSIONS))) for perms in found]
 
 
 def stored_buckets_readers(storage: StorageBase, parent_id: str, bucket_ids) -> dict[str, list]:
@@ -97,14 +63,12 @@ def stored_buckets_readers(storage: StorageBase, parent_id: str, bucket_ids) -> 
 
 
 def store_bucket_readers(storage: StorageBase, parent_id: str, bucket_id: str, readers) -> None:
+    """Store a bucket's principals; ``None`` deletes its record (read under the lock)."""
+    ids = dict(resource_name=BUCKETS, parent_id=parent_id, object_id=bucket_id)
     if readers is None:
-        try:
-            storage.delete(resource_name=BUCKETS, parent_id=parent_id, object_id=bucket_id)
-        except storage_exceptions.ObjectNotFoundError:
-            pass
-        return
-    obj = {"readers": list(readers)}
-    storage.update(resource_name=BUCKETS, parent_id=parent_id, object_id=bucket_id, obj=obj)
+        storage.delete(**ids)
+    else:
+        storage.update(**ids, obj={"readers": list(readers)})
 
 
 def log_access_change(storage: StorageBase, parent_id: str, cursor: int, concerned) -> None:
@@ -144,18 +108,12 @@ class Reader:
     # The buckets they may read: every live entry of these is theirs.
     buckets: frozenset[str]
 
-    def sees(self, entry: dict, tombstones_after: int) -> bool:
-        """Whether this reader sees this stored entry (cursor in ``last_modified``)."""
-        readers = entry.get(READERS, ())
-        if entry.get("deleted"):
-            return entry["last_modified"] > tombstones_after and not self.principals.isdisjoint(
-                readers
-            )
-        return entry["bucket"] in self.buckets or not self.principals.isdisjoint(readers)
-
     def rules(self, include_deleted: bool, tombstones_after: int) -> list[list[Filter]]:
-        """:meth:`sees` as storage filters: alternatives (OR) of filters (AND),
-        disjoint (Kinto's memory backend gives an object once per alternative)."""
+        """The entries they see, as alternatives (OR) of storage filters (AND),
+        disjoint (Kinto's memory backend gives an object once per alternative):
+        the live entries of their buckets or whose readers they are among, and
+        with ``include_deleted`` the tombstones they were readers of, newer
+        than ``tombstones_after``."""
         readers = Filter(READERS, sorted(self.principals), COMPARISON.CONTAINS_ANY)
         live = Filter("deleted", True, COMPARISON.NOT)
         rules = [[readers, live]]
@@ -190,13 +148,9 @@ def concerned_by(principals: frozenset[str], news: dict) -> bool:
 def reader_for(
     storage: StorageBase, parent_id: str, settings: ChangesSettings, principals: list[str]
 ) -> Reader | None:
-    """What a reader with these principals may see, ``None`` when they see every entry.
-
-    Every entry: an explicit ``collections`` setting publishes its entries to
-    every reader allowed by ``principals``, and Kinto's
-    ``record_read_principals``/``record_write_principals`` settings let their
-    principals read every collection.
-    """
+    """What a reader with these principals may see, ``None`` when they see every
+    entry: an explicit ``collections`` setting publishes every entry, and Kinto's
+    ``record_read_principals``/``record_write_principals`` read every collection."""
     principals = frozenset(principals)
     if not settings.monitors_everything or not principals.isdisjoint(settings.global_readers):
         return None
@@ -214,11 +168,4 @@ def last_concerned(
         Filter("concerned", sorted(principals), COMPARISON.CONTAINS_ANY),
         Filter("last_modified", since, COMPARISON.GT),
     ]
-    newest = storage.list_all(
-        resource_name=ACCESS,
-        parent_id=parent_id,
-        filters=filters,
-        sorting=[Sort("last_modified", -1)],
-        limit=1,
-    )
-    return newest[0]["last_modified"] if newest else since
+    return newest_cursor_of(storage, ACCESS, parent_id, filters) or since

@@ -1,16 +1,11 @@
-"""``GET /buckets/{bid}/collections/{cid}/changeset``: sync a collection in one request.
+"""``GET .../changeset``: a collection, or the list, in one request (docs/api.rst).
 
-    {"metadata": {...the collection...}, "timestamp": <records timestamp>,
-     "changes": [...records, newest first...]}
-
-The list's own changeset serves the list entries instead, with the list's
-cursor as ``timestamp`` and ``{}`` as ``metadata``. Both are read-only: no
-storage write happens on this path unless Kinto has to initialise a missing
-records timestamp (never on a ``kinto.readonly`` node: 503 there).
+Read-only: no storage write, unless Kinto has to initialise a missing records
+timestamp (never on a ``kinto.readonly`` node: 503 there).
 """
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import colander
 from kinto.core import Service
@@ -27,10 +22,10 @@ from pyramid.httpexceptions import HTTPNotFound, HTTPServiceUnavailable
 
 from .http import (
     ChangesRouteFactory,
-    list_cache_seconds,
     redirect_if_access_changed,
     redirect_old_since,
     set_cache_headers,
+    set_list_cache_headers,
 )
 from .listing import ChangesModel, public_entry
 from .schemas import ChangesetRequest, ListChangesetRequest, query_string_validator
@@ -75,9 +70,6 @@ COLLECTION_RESPONSES = {
 }
 
 
-# Permissions.
-
-
 class ChangesetRouteFactory(RouteFactory):
     """The permission Kinto requires on ``GET .../records``: read on the
     collection or its bucket (or ``kinto.record_read_principals``)."""
@@ -88,29 +80,19 @@ class ChangesetRouteFactory(RouteFactory):
         self.resource_name = "record"
         self.required_permission = "read"
         self.permission_object_id = f"{collection_uri(bid, cid)}/records"
-        # The first object of the path that Kinto cannot have stored (its id
-        # is not of Kinto's format), if any: no permission exists on it.
-        self.unstorable_uri = next(
-            (
-                uri
-                for uri, name, object_id in (
-                    (f"/buckets/{bid}", "bucket", bid),
-                    (collection_uri(bid, cid), "collection", cid),
-                )
-                if not is_valid_id(request, name, object_id)
-            ),
-            None,
-        )
+        # The first object of the path whose id Kinto could not have stored,
+        # if any: no permission exists on it.
+        self.unstorable_uri = None
+        if not is_valid_id(request, "bucket", bid):
+            self.unstorable_uri = f"/buckets/{bid}"
+        elif not is_valid_id(request, "collection", cid):
+            self.unstorable_uri = collection_uri(bid, cid)
 
     def check_permission(self, principals, bound_perms) -> bool:
         # Ask only about the objects that may exist, as for a missing object:
         # PostgreSQL refuses some characters (e.g. NUL) in a query.
-        if self.unstorable_uri and bound_perms:
-            bound_perms = [
-                (object_id, permission)
-                for object_id, permission in bound_perms
-                if not object_id.startswith(self.unstorable_uri)
-            ]
+        if self.unstorable_uri:
+            bound_perms = [(o, p) for o, p in bound_perms if not o.startswith(self.unstorable_uri)]
         return super().check_permission(principals, bound_perms)
 
 
@@ -130,9 +112,6 @@ def is_valid_id(request, resource_name: str, object_id: str) -> bool:
     return bool(generators.get(resource_name, generators[""]).match(object_id))
 
 
-# Views.
-
-
 def collection_changeset(request) -> dict:
     """The collection, its records timestamp and its records (newest first)."""
     bid, cid = request.matchdict["bucket_id"], request.matchdict["collection_id"]
@@ -144,19 +123,16 @@ def collection_changeset(request) -> dict:
     metadata = object_exists_or_404(request, "collection", cid, parent_id=f"/buckets/{bid}")
 
     storage, uri = request.registry.storage, collection_uri(bid, cid)
-
-    def read_records() -> list[dict]:
-        records = iter_objects(
-            storage,
-            "record",
-            uri,
-            filters=since_filters(query),
-            include_deleted="_since" in query,
-            limit=query.get("_limit"),
-        )
-        return list(records)
-
     read_timestamp = functools.partial(records_timestamp, storage, uri)
+    read_records = functools.partial(
+        iter_objects,
+        storage,
+        "record",
+        uri,
+        filters=since_filters(query),
+        include_deleted="_since" in query,
+        limit=query.get("_limit"),
+    )
     timestamp, changes = consistent_read(read_timestamp, read_records)
     cache_busting = "_expected" in query
     seconds = collection_cache_seconds(request.registry.changes, bid, cid, metadata, cache_busting)
@@ -182,14 +158,12 @@ def list_changeset(request) -> dict:
         body = changeset(request, {}, timestamp, [public_entry(entry) for entry in entries])
         return body, timestamp, "_since" in query and not entries and model.waits_for()
 
-    set_cache_headers(request, list_cache_seconds(request.registry.changes, "_expected" in query))
+    set_list_cache_headers(request)
     return waited(request, read)
 
 
 def since_filters(query: dict) -> list[Filter]:
-    if "_since" not in query:
-        return []
-    return [Filter("last_modified", query["_since"], COMPARISON.GT)]
+    return [Filter("last_modified", query["_since"], COMPARISON.GT)] if "_since" in query else []
 
 
 def changeset(request, metadata: dict, timestamp: int, changes: list[dict]) -> dict:
@@ -197,15 +171,12 @@ def changeset(request, metadata: dict, timestamp: int, changes: list[dict]) -> d
     return {"metadata": metadata, "timestamp": timestamp, "changes": changes}
 
 
-def consistent_read(read_timestamp: Callable[[], int], read_changes: Callable[[], list]):
-    """``(timestamp, changes)`` of one state: retried while writes land in between.
-
-    Every write bumps the timestamp, so equal timestamps before and after the
-    read mean that no write committed in between.
-    """
+def consistent_read(read_timestamp: Callable[[], int], read_changes: Callable[[], Iterable]):
+    """``(timestamp, changes)`` of one state: retried while writes land in between
+    (every write bumps the timestamp: equal before and after, none committed)."""
     for _ in range(SNAPSHOT_ATTEMPTS):
         before = read_timestamp()
-        changes = read_changes()
+        changes = list(read_changes())
         if read_timestamp() == before:
             return before, changes
     raise http_error(
@@ -231,12 +202,10 @@ def records_timestamp(storage, collection_uri: str) -> int:
 def collection_cache_seconds(
     settings: ChangesSettings, bid: str, cid: str, collection: dict, cache_busting: bool
 ) -> int | None:
-    """Kinto's rules for the records of this collection (``kinto/views/records.py``).
-
-    The most specific setting wins (collection, bucket, global, then the legacy
-    names); at each level the ``maximum`` variant first when ``cache_busting``.
-    The collection's ``cache_expires`` field raises the result.
-    """
+    """Kinto's rules for the records of this collection (``kinto/views/records.py``):
+    the most specific setting wins (collection, bucket, global, then the legacy
+    names), the ``maximum`` variant first when ``cache_busting``; the collection's
+    ``cache_expires`` field raises the result."""
     levels = (f"{bid}.{cid}.", f"{bid}.", "", f"{bid}_{cid}_", f"{bid}_")
     variants = ("maximum_expires_seconds", "expires_seconds")[0 if cache_busting else 1 :]
     keys = [f"{level}record_cache_{variant}" for level in levels for variant in variants]

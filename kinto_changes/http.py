@@ -7,14 +7,14 @@ from kinto.core.authorization import RouteFactory
 from kinto.core.utils import msec_time
 from pyramid.httpexceptions import HTTPTemporaryRedirect
 
-from .settings import ChangesSettings
 
-
-def list_cache_seconds(settings: ChangesSettings, cache_busting: bool) -> int | None:
-    """``max-age`` of the list and of its changeset (``None``: not cacheable)."""
-    if cache_busting and settings.cache_maximum_expires_seconds is not None:
-        return settings.cache_maximum_expires_seconds
-    return settings.cache_expires_seconds
+def set_list_cache_headers(request) -> None:
+    """The cache headers of the list and of its changeset."""
+    settings, query = request.registry.changes, request.validated["querystring"]
+    seconds = settings.cache_expires_seconds
+    if "_expected" in query and settings.cache_maximum_expires_seconds is not None:
+        seconds = settings.cache_maximum_expires_seconds
+    set_cache_headers(request, seconds)
 
 
 def set_cache_headers(request, seconds: int | None) -> None:
@@ -29,26 +29,18 @@ def set_cache_headers(request, seconds: int | None) -> None:
 
 def redirect_old_since(request, **kwargs) -> None:
     """Cornice validator: a ``_since`` older than ``since_max_age_days`` is
-    redirected to the same URL without it, which caps the number of distinct
-    URLs a CDN has to cache.
-
-    Validators run after the permission checks and before the view, hence
-    before any storage access; this one runs after the query validators,
-    and only a valid query is redirected.
-    """
-    settings = request.registry.changes
+    redirected to the same URL without it, which caps the URLs a CDN caches.
+    After the permission checks and the query validators (only a valid query
+    is redirected), before any storage access."""
     since = request.validated.get("querystring", {}).get("_since")
-    if since is None or request.errors or settings.since_max_age_days < 0:
-        return
-    if since >= settings.since_horizon(msec_time()):
-        return
-    raise redirect_without_since(request)
+    horizon = request.registry.changes.since_horizon(msec_time())  # 0: none.
+    if since is not None and not request.errors and since < horizon:
+        raise redirect_without_since(request)
 
 
 def redirect_if_access_changed(request, model) -> None:
-    """A ``_since`` poll by a reader that an access change concerned since
-    then (they may have gained or lost access) is answered as an old
-    ``_since``: the full list replaces their view (see :mod:`kinto_changes.access`)."""
+    """A ``_since`` poll by a reader that an access change concerned since then
+    is answered as an old ``_since`` (see :mod:`kinto_changes.access`)."""
     since = request.validated.get("querystring", {}).get("_since")
     if since is not None and model.last_concerned(since) > since:
         raise redirect_without_since(request)
@@ -62,9 +54,8 @@ def redirect_without_since(request) -> HTTPTemporaryRedirect:
     location = request.path_url + (f"?{urlencode(kept)}" if kept else "")
     redirect = HTTPTemporaryRedirect(location)
     redirect.cache_expires(seconds=settings.since_max_age_redirect_ttl_seconds)
-    # WebOb makes ``Location`` absolute with the request's host: Kinto's
-    # ``http_host`` setting, or else the ``Host`` header, which a shared cache
-    # must not store for everyone. Authenticated answers: never shared (§3.3).
+    # WebOb makes ``Location`` absolute with Kinto's ``http_host``, or else with
+    # the ``Host`` header, which a shared cache must not store for everyone.
     from_host_header = not request.registry.settings.get("http_host")
     if from_host_header or request.prefixed_userid is not None:
         redirect.cache_control.private = True

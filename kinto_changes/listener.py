@@ -1,11 +1,6 @@
-"""Follow ``ResourceChanged`` events and update the list entries.
-
-The listener only notes which monitored collections a transaction touched.
-The entries are written in a before-commit hook, once per transaction, after
-every other ``ResourceChanged`` subscriber ran: there the cursor lock is taken
-as late as possible and the records timestamps read after it (see
-:mod:`kinto_changes.writer`). If the request fails, the transaction aborts,
-the hook never runs, and the list is left as it was.
+"""Follow ``ResourceChanged`` events: note which monitored collections a
+transaction touched, and write their entries in a before-commit hook, after
+every other subscriber ran (docs/design.rst, "How commit order is obtained").
 """
 
 from contextlib import nullcontext
@@ -23,10 +18,8 @@ from .writer import Change, EntryWriter, Pending
 
 
 def write_pending(pending: Pending, registry) -> None:
-    """The before-commit hook."""
-    # Writes that touched no monitored collection never take the cursor lock.
-    if not pending:
-        return
+    """The before-commit hook (registered when a change is noted: writes that
+    touched no monitored collection never take the cursor lock)."""
     metrics = getattr(registry, "metrics", None)
     timer = metrics.timer("plugins.changes.commit.seconds") if metrics else nullcontext()
     writer = EntryWriter(registry)
@@ -64,7 +57,12 @@ def on_resource_changed(event: ResourceChanged) -> None:
         return  # Nothing to write: no hook, no lock.
 
     if resource_name == "collection" and action == ACTIONS.CREATE:
-        initialize_records_timestamps(event.request.registry.storage, changes)
+        # Their records timestamps now: read-only replicas serve them at once,
+        # and each precedes the cursor taken at commit.
+        storage = event.request.registry.storage
+        for change in changes:
+            uri = collection_uri(change.bucket_id, change.collection_id)
+            storage.resource_timestamp(resource_name="record", parent_id=uri)
     pending = pending_changes(event.request)
     pending.changes.extend(changes)
     if action == ACTIONS.DELETE:
@@ -85,14 +83,10 @@ def touched(event: ResourceChanged) -> tuple[list[Change], list[str]]:
     if resource_name == "record":
         return [Change(payload["bucket_id"], payload["collection_id"])], []
     if resource_name == "collection" and (access or action != ACTIONS.UPDATE):
-        deleted = action == ACTIONS.DELETE
-        return [
-            Change(payload["bucket_id"], cid, access_changed=not deleted) for cid in impacted_ids
-        ], []
-    if resource_name == "bucket" and action == ACTIONS.DELETE:
-        return [], impacted_ids
-    if resource_name == "bucket" and access:
-        return [], impacted_ids  # Created or updated: its principals may have changed.
+        changed = action != ACTIONS.DELETE  # Its permissions may have changed.
+        return [Change(payload["bucket_id"], cid, changed) for cid in impacted_ids], []
+    if resource_name == "bucket" and (access or action == ACTIONS.DELETE):
+        return [], impacted_ids  # Deleted, or its principals may have changed.
     return [], []
 
 
@@ -111,17 +105,6 @@ def note_members_changes(event: ResourceChanged) -> None:
         pending_changes(event.request).concerned |= concerned
 
 
-def initialize_records_timestamps(storage, created: list[Change]) -> None:
-    """Give new collections their records timestamp now, at creation.
-
-    Read-only replicas can then serve them at once, and the timestamp
-    precedes the cursor taken at commit (so both are equal).
-    """
-    for change in created:
-        uri = collection_uri(change.bucket_id, change.collection_id)
-        storage.resource_timestamp(resource_name="record", parent_id=uri)
-
-
 class ChangesListener(ListenerBase):
     """The listener of the original configuration (``kinto.event_listeners``)."""
 
@@ -130,11 +113,8 @@ class ChangesListener(ListenerBase):
 
 
 def load_from_config(config: Configurator, prefix: str = "") -> ChangesListener:
-    """Entry point of ``kinto.event_listeners.changes.use = kinto_changes.listener``.
-
-    Kinto subscribes the returned listener itself; ``includeme`` then does not
-    subscribe a second one, so each change is recorded once.
-    """
+    """Entry point of ``kinto.event_listeners.changes.use = kinto_changes.listener``:
+    Kinto subscribes this listener, and ``includeme`` then subscribes no other."""
     settings = config.get_settings()
     if "kinto_changes" not in aslist(settings.get("includes", "")):
         raise ConfigurationError(

@@ -1,11 +1,7 @@
-"""The read-only list of collection timestamps.
-
-It is a Kinto resource whose model reads the entries written by
-:mod:`kinto_changes.listener`, so it speaks Kinto's whole list protocol
-(ETag, 304, ``_since``/``_before`` with tombstones, ``_sort``, ``_limit`` and
-``Next-Page``, ``_fields``, filters, ``HEAD``). Timestamps, ``_since``,
-``_before`` and the default order use the entries' cursor; each entry's
-``last_modified`` is its collection's exact records timestamp.
+"""The read-only list: a Kinto resource reading the entries, so it speaks
+Kinto's whole list protocol (docs/api.rst). Timestamps, ``_since``, ``_before``
+and the default order use the entries' cursor; each entry's ``last_modified``
+is its collection's records timestamp.
 """
 
 import functools
@@ -19,7 +15,6 @@ from kinto.core.resource.model import Model
 from kinto.core.resource.schema import RequestSchema
 from kinto.core.resource.viewset import ViewSet
 from kinto.core.storage import Filter, Sort
-from kinto.core.storage.memory import apply_filters, apply_sorting
 from kinto.core.utils import COMPARISON, msec_time
 from pyramid.config import Configurator
 from pyramid.httpexceptions import HTTPMethodNotAllowed, HTTPNotModified
@@ -28,14 +23,12 @@ from pyramid.security import NO_PERMISSION_REQUIRED
 from .access import READERS, Reader, last_concerned, reader_for
 from .http import (
     ChangesRouteFactory,
-    list_cache_seconds,
     redirect_if_access_changed,
     redirect_old_since,
-    set_cache_headers,
+    set_list_cache_headers,
 )
 from .schemas import ListQuerySchema, query_string_validator, valid_token, valid_value
 from .settings import ChangesSettings
-from .utils import NEWEST_FIRST, iter_pages
 from .waiting import waited
 from .writer import PARENT_ID, RECORDS_TIMESTAMP, RESOURCE_NAME, newest_cursor
 
@@ -50,34 +43,28 @@ class ChangesSchema(resource.ResourceSchema):
 
 
 def visibility_filters(settings: ChangesSettings, include_deleted: bool) -> list[Filter]:
-    """Storage filters selecting the entries readers see under the current settings.
-
-    Applied when reading, so that a collection leaving the monitored set
-    disappears at once. Exact, unless :func:`filters_are_exact` says otherwise
-    (then a superset, refined by :meth:`ChangesSettings.is_monitored`).
-    """
+    """Storage filters: the entries of this host, but for the hidden collections
+    (applied when reading: a collection leaving the monitored set disappears at once)."""
     filters = [
         Filter("host", settings.http_host, COMPARISON.EQ),
         Filter("id", list(settings.hidden_entry_ids), COMPARISON.EXCLUDE),
     ]
     if settings.excluded_buckets:
         filters.append(Filter("bucket", list(settings.excluded_buckets), COMPARISON.EXCLUDE))
-    if settings.monitored_collections and not settings.monitored_buckets:
-        filters.append(Filter("id", list(settings.monitored_entry_ids), COMPARISON.IN))
-    elif settings.collections:
-        buckets = {*settings.monitored_buckets, *(b for b, _ in settings.monitored_collections)}
-        filters.append(Filter("bucket", sorted(buckets), COMPARISON.IN))
     if not include_deleted:
         filters.append(Filter("deleted", True, COMPARISON.NOT))
     return filters
 
 
-def filters_are_exact(settings: ChangesSettings) -> bool:
-    """Storage filters are ANDed: bucket URIs *and* collection URIs of other
-    buckets (an OR) are selected by bucket first, then checked one by one."""
-    return not settings.monitored_buckets or all(
-        b in settings.monitored_buckets for b, _ in settings.monitored_collections
-    )
+def monitored_rules(settings: ChangesSettings) -> list[list[Filter]]:
+    """The configured collections as disjoint alternatives (none: every one):
+    the configured buckets, the configured collections of other buckets."""
+    rules = []
+    if settings.monitored_buckets:
+        rules.append([Filter("bucket", sorted(settings.monitored_buckets), COMPARISON.IN)])
+    if settings.monitored_entry_ids:
+        rules.append([Filter("id", list(settings.monitored_entry_ids), COMPARISON.IN)])
+    return rules
 
 
 class ChangesModel(Model):
@@ -95,6 +82,12 @@ class ChangesModel(Model):
     def reader(self) -> Reader | None:
         """What this reader may see (``None``: everything); read when first needed."""
         return reader_for(self.storage, PARENT_ID, self.settings, self.principals)
+
+    def visible(self, include_deleted: bool = False, tombstones_after: int = 0) -> list:
+        """Disjoint alternatives of filters selecting what this reader sees (none: all)."""
+        if self.reader is None:
+            return monitored_rules(self.settings)
+        return self.reader.rules(include_deleted, tombstones_after)
 
     def last_concerned(self, since: int) -> int:
         """The newest access change after ``since`` concerning the reader, or ``since``."""
@@ -124,39 +117,15 @@ class ChangesModel(Model):
     ) -> list:
         """The entries this reader sees: Kinto's query, with the visibility
         filters of the settings and the reader's rules added."""
-        filters, sorting, rules = list(filters or []), sorting or [], pagination_rules
+        filters = list(filters or [])
         tombstones_after = self.tombstones_after(filters) if include_deleted else 0
         # Ours come last: a ``has_`` filter must not override them.
         filters += visibility_filters(self.settings, include_deleted)
-        if filters_are_exact(self.settings):
-            if self.reader is not None:
-                rules = combined(rules, self.reader.rules(include_deleted, tombstones_after))
-            query = dict(filters=filters, sorting=sorting, pagination_rules=rules, limit=limit)
-            entries = self.backend.list_entries(
-                self.storage, include_deleted=include_deleted, **query
-            )
-            if entries is None:
-                entries = super().get_objects(
-                    **query, include_deleted=include_deleted, parent_id=PARENT_ID
-                )
-            return entries
-        # A superset, read to the end (not cut at the storage's fetch size),
-        # then refined, paginated and sorted in Python (the database's
-        # collation may order strings otherwise).
-        fetch = functools.partial(
-            super().get_objects,
-            sorting=[NEWEST_FIRST],
-            include_deleted=include_deleted,
-            parent_id=PARENT_ID,
-        )
-        entries = list(iter_pages(fetch, filters))
-        if rules:
-            entries = [entry for rule in rules for entry in apply_filters(entries, rule)]
-        entries = [e for e in entries if self.settings.is_monitored(e["bucket"], e["collection"])]
-        if self.reader is not None:
-            entries = [entry for entry in entries if self.reader.sees(entry, tombstones_after)]
-        entries = apply_sorting(entries, sorting)
-        return entries[:limit] if limit else entries
+        rules = combined(pagination_rules, self.visible(include_deleted, tombstones_after))
+        query = dict(filters=filters, sorting=sorting or [], pagination_rules=rules, limit=limit)
+        query["include_deleted"] = include_deleted
+        entries = self.backend.list_entries(self.storage, **query)
+        return super().get_objects(**query, parent_id=PARENT_ID) if entries is None else entries
 
     def tombstones_after(self, filters: list[Filter]) -> int:
         """Tombstones are shown only when newer than the reader's last access
@@ -171,21 +140,17 @@ class ChangesModel(Model):
         return self.last_concerned(max([horizon, *bounds]))
 
     def count_objects(self, filters=None, parent_id=None) -> int:
-        if not filters_are_exact(self.settings):
-            return len(self.get_objects(filters=filters))
         filters = [*(filters or []), *visibility_filters(self.settings, False)]
-        if self.reader is None:
-            return super().count_objects(filters=filters, parent_id=PARENT_ID)
-        # Entries they see through a bucket they may read, or else through
-        # their principals: disjoint alternatives.
-        rules = self.reader.rules(include_deleted=False, tombstones_after=0)
         count = functools.partial(super().count_objects, parent_id=PARENT_ID)
-        return sum(count(filters=[*filters, *rule]) for rule in rules)
+        # Disjoint alternatives: their counts add up.
+        return sum(count(filters=[*filters, *rule]) for rule in self.visible() or [[]])
 
 
 def combined(pagination: list[list[Filter]] | None, alternatives: list[list[Filter]]) -> list:
-    """Kinto's pagination rules (alternatives) AND the reader's alternatives,
-    as alternatives: every pair of one of each."""
+    """Kinto's pagination rules (alternatives) AND these alternatives (none: no
+    condition), as alternatives: every pair of one of each."""
+    if not alternatives:
+        return pagination
     return [[*page, *visible] for page in (pagination or [[]]) for visible in alternatives]
 
 
@@ -197,9 +162,6 @@ class Changes(resource.Resource):
     def __init__(self, request, context=None) -> None:
         self.model = ChangesModel(request)
         super().__init__(request, context)
-
-    def get_parent_id(self, request) -> str:
-        return PARENT_ID
 
     def postprocess(self, result, action=ACTIONS.READ, old=None) -> dict:
         # Unlike Kinto's resources, no ``ResourceRead`` event for the list.
@@ -227,44 +189,29 @@ class Changes(resource.Resource):
         return super()._extract_pagination_rules_from_token(limit, sorting)
 
     def _add_cache_header(self, response) -> None:
-        querystring = self.request.validated["querystring"]
-        seconds = list_cache_seconds(self.request.registry.changes, "_expected" in querystring)
-        set_cache_headers(self.request, seconds)
-
-
-def validate_list_query(request, **kwargs) -> None:
-    """Cornice validator: what the list would answer 400 for, checked before
-    any redirect (Kinto's resource checks filters, sorting, fields and the
-    pagination token itself, after our schema)."""
-    if not request.errors:
-        ListQuery(request).validate()
+        set_list_cache_headers(self.request)
 
 
 def public_entry(entry: dict) -> dict:
     """An entry as clients see it: ``last_modified`` is the records timestamp."""
-    public = entry.copy()
-    if READERS in public:
-        del public[READERS]
-    if RECORDS_TIMESTAMP in public:
-        public["last_modified"] = public.pop(RECORDS_TIMESTAMP)
+    public = {k: v for k, v in entry.items() if k not in (READERS, RECORDS_TIMESTAMP)}
+    if RECORDS_TIMESTAMP in entry:
+        public["last_modified"] = entry[RECORDS_TIMESTAMP]
     return public
 
 
 class ListQuery(Changes):
-    """The list's query checks, without reading anything: ``Changes``'
-    constructor reads the list's timestamp, this one reads nothing."""
+    """Cornice validator: Kinto's 400 for an invalid filter, sort, field or token
+    of the list, before any redirect; unlike ``Changes``, it reads nothing."""
 
-    def __init__(self, request) -> None:
-        self.request, self.context = request, request.context
-        self.model = ChangesModel(request)
-
-    def validate(self) -> None:
-        """Raise Kinto's 400 for an invalid filter, sort, field or token."""
-        limit = self._extract_limit()
-        self._extract_filters()
-        sorting = self._extract_sorting(limit)
-        self._extract_partial_fields()
-        self._extract_pagination_rules_from_token(limit, sorting)
+    def __init__(self, request, **kwargs) -> None:
+        self.request, self.context, self.model = request, request.context, ChangesModel(request)
+        if not request.errors:
+            limit = self._extract_limit()
+            self._extract_filters()
+            sorting = self._extract_sorting(limit)
+            self._extract_partial_fields()
+            self._extract_pagination_rules_from_token(limit, sorting)
 
 
 def entry_not_allowed(request):
@@ -301,18 +248,14 @@ def list_view(method_name: str) -> Callable:
 
 
 def add_list_services(config: Configurator) -> None:
-    """Serve the list at ``/buckets/{bucket}/collections/{collection}/records``.
-
-    The path comes from the settings, so the resource is registered here
-    rather than with ``@resource.register`` (which fixes it at import time).
-    """
+    """Serve the list at ``{list_uri}/records``: registered here, since the path
+    comes from the settings (``@resource.register`` fixes it at import time)."""
     path = f"{config.registry.changes.list_uri}/records"
     list_request = RequestSchema().bind(querystring=ListQuerySchema())
     viewset = ViewSet(
         name="changes",
         plural_path=path,
         object_path=None,
-        factory=ChangesRouteFactory,
         default_arguments={"tags": ["Changes"], **ViewSet.default_arguments},
         plural_get_arguments={**ViewSet.plural_get_arguments, "schema": list_request},
         plural_head_arguments={**ViewSet.plural_head_arguments, "schema": list_request},
@@ -331,7 +274,7 @@ def add_list_services(config: Configurator) -> None:
         arguments["validators"] = [
             query_string_validator,
             *arguments["validators"],
-            validate_list_query,
+            ListQuery,
             redirect_old_since,
         ]
         plural.add_view(method, list_view(viewset.get_view("plural", method)), **arguments)

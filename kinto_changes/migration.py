@@ -1,9 +1,6 @@
-"""Run by ``kinto migrate``: installs the function of the cursor lock, and catches up.
-
-The catch-up lists the monitored collections that existed before the plugin was enabled
-(or before a settings change brought them into the monitored set), refreshes
-entries whose timestamp or readers drifted while the plugin was disabled, and
-turns the entries of collections deleted meanwhile into tombstones.
+"""Run by ``kinto migrate``: installs the function of the cursor lock, and
+catches up what happened while the plugin was disabled or configured otherwise
+(missing or drifted entries and bucket principals, tombstones of deleted collections).
 """
 
 import logging
@@ -88,7 +85,7 @@ def stale_in_bucket(registry, keys: list[tuple[str, str]], entries: dict) -> lis
     """The changes to write for these existing collections of one bucket."""
     storage, host = registry.storage, registry.changes.http_host
     tracks_readers = registry.changes.monitors_everything
-    readers = collections_readers(registry.permission, keys) if keys and tracks_readers else {}
+    readers = collections_readers(registry.permission, keys) if tracks_readers else {}
     stale = []
     for key in keys:
         uri = collection_uri(*key)

@@ -1,18 +1,7 @@
-"""The PostgreSQL backend of the writer: the SQL that pays off, in one place.
-
-Each statement mirrors what the writer does through Kinto's storage API on
-the memory backend (:class:`kinto_changes.writer.MemoryBackend`), and is
-tested against it (``tests/test_read_write_paths.py``):
-
-- ``LOCK``: an advisory lock scoped to the transaction, released when it
-  commits, so that cursors are assigned in commit order between every
-  process sharing the database;
-- ``STATES``: what ``writer.read_states`` and ``writer.newest_cursor`` read,
-  plus the upsert of record writes' entries (Kinto's ``storage.update``),
-  in the round trip that takes the lock; installed as a function by
-  ``kinto migrate`` (``StatesFunction``);
-- ``BURY``: ``MemoryBackend.bury``, the tombstones of deleted buckets and
-  collections, in one statement.
+"""The PostgreSQL backend of the writer and the list: the SQL that pays off
+(docs/design.rst, "What the cursor costs writers"). Each statement mirrors what
+Kinto's storage API does for :class:`kinto_changes.writer.MemoryBackend`, and
+is tested against it (``tests/test_read_write_paths.py``).
 """
 
 import contextlib
@@ -37,25 +26,18 @@ INSTALL_LOCK_KEY = int.from_bytes(b"kchinsta", "big") >> 1
 
 
 class PostgreSQLBackend:
-    """Serialise cursor assignment between every process sharing the database.
+    """Cursors in commit order between every process sharing the database: an
+    advisory lock held until the transaction commits."""
 
-    The advisory lock is scoped to the transaction: it is released when the
-    transaction commits, so cursors are assigned in commit order.
-    """
-
-    # Two statements in one round trip, while other writers wait for the lock
-    # (psycopg2, Kinto's driver, interpolates the parameters client-side).
-    # The second (``STATES``) takes its own snapshot once the lock is granted:
-    # it sees what the previous holder committed. It reads what ``read_states`` reads
-    # through the storage API, but the records timestamp it does not store;
-    # and it already upserts the entries of the existing collections whose
-    # records timestamp moved and whose readers need no resolving (a record
-    # write, the common case), as ``EntryWriter.upsert`` would (same data,
-    # cursors by the same rule, through Kinto's ``storage.update`` statement),
-    # returning their new entry so that the writer leaves them alone. With
-    # cursor_0 the newest one and v_i = min(records timestamp, now) of the
-    # i-th written entry, cursor_i = max(cursor_{i-1} + 1, v_i)
-    #                              = i + max(cursor_0, max over j <= i of v_j - j).
+    # ``LOCK`` and ``STATES`` go in one round trip (psycopg2 binds parameters
+    # client-side); ``STATES`` takes its snapshot once the lock is granted, so
+    # it sees what the previous holder committed. It reads what ``read_states``
+    # and ``newest_cursor`` read (without storing a missing records timestamp),
+    # and upserts the entries of record writes as ``EntryWriter.upsert`` would
+    # (Kinto's ``storage.update`` statement), returning them so that the writer
+    # leaves them alone. The cursor rule, with cursor_0 the newest cursor and
+    # v_i = min(records timestamp, now) of the i-th entry written:
+    # cursor_i = max(cursor_{i-1} + 1, v_i) = i + max(cursor_0, max over j <= i of v_j - j).
     LOCK = "SELECT pg_advisory_xact_lock(:key);"
     # Wakes the waiting requests of every process (``waiting``) when the
     # transaction commits, and not before: PostgreSQL delivers it then.
@@ -160,12 +142,7 @@ class PostgreSQLBackend:
 
     @contextlib.contextmanager
     def locked(
-        self,
-        storage: StorageBase,
-        host: str,
-        keys: list,
-        resolve: set = frozenset(),
-        tracks_readers: bool = True,
+        self, storage: StorageBase, host: str, keys: list, resolve=frozenset(), tracks_readers=True
     ) -> Iterator[Locked]:
         placeholders = {
             "key": ADVISORY_LOCK_KEY,
@@ -195,11 +172,9 @@ class PostgreSQLBackend:
         }
         yield Locked(row.now, row.newest_cursor or 0, states)
 
-    # ``MemoryBackend.bury`` in one statement: each live entry of the
-    # buckets becomes ``tombstone_of(entry, host, readers of its bucket,
-    # cursor)``, with cursors ``first``, ``first + 1``... in the order of their
-    # ids, written as Kinto's ``storage.update`` writes them (its trigger keeps
-    # a ``last_modified`` given, newer than the newest).
+    # ``MemoryBackend.bury`` in one statement: ``tombstone_of`` each live entry,
+    # at cursors ``first``, ``first + 1``... in the order of their ids, written
+    # as Kinto's ``storage.update`` does (its trigger keeps a newer ``last_modified``).
     BURY = """
     WITH doomed AS (
       SELECT id, data, row_number() OVER (ORDER BY id COLLATE "C") - 1 AS n
@@ -245,7 +220,31 @@ class PostgreSQLBackend:
             return conn.execute(sqlalchemy.text(self.BURY), placeholders).scalar()
 
     def list_entries(self, storage: StorageBase, **query) -> list[dict] | None:
-        return list_entries(storage, self.max_fetch_size, **query)
+        """What ``storage.list_all(RESOURCE_NAME, PARENT_ID, **query)`` returns,
+        or ``None`` for a query ``LIST`` does not translate."""
+        holders = {"parent_id": PARENT_ID, "resource_name": RESOURCE_NAME}
+        where = all_of(query.get("filters") or [], "f", holders)
+        rules = query.get("pagination_rules") or []
+        alternatives = [all_of(rule, f"r{i}_", holders) for i, rule in enumerate(rules)]
+        if where is None or None in alternatives:
+            return None
+        conditions = [where] if query.get("include_deleted") else ["NOT deleted", where]
+        if alternatives:
+            conditions.append("(" + " OR ".join(f"({rule})" for rule in alternatives) + ")")
+        sorting = query.get("sorting") or []
+        sorts = [sort_expression(sort, f"s{i}", holders) for i, sort in enumerate(sorting)]
+        limit = query.get("limit")
+        holders["limit"] = min(self.max_fetch_size + 1, limit) if limit else self.max_fetch_size
+        sql = LIST.format(
+            conditions="".join(f" AND {c}" for c in conditions),
+            sorting=f"ORDER BY {', '.join(sorts)}" if sorts else "",
+        )
+        with storage.client.connect(readonly=True) as conn:
+            rows = conn.execute(sqlalchemy.text(sql), holders).fetchall()
+        entries = json.loads(f"[{','.join(row.data for row in rows)}]")
+        for entry, row in zip(entries, rows, strict=True):
+            entry["id"], entry["last_modified"] = row.id, row.last_modified
+        return entries
 
     def install(self, storage: StorageBase, client=None, dry_run: bool = False) -> None:
         """``kinto migrate``: install the function of ``STATES``."""
@@ -253,13 +252,10 @@ class PostgreSQLBackend:
 
 
 class StatesFunction:
-    """``STATES`` as a PL/pgSQL function, installed by ``kinto migrate``.
-
-    Sent as a statement, it is planned on every write (about half of its
-    cost); a function's plan is cached by each connection. Its name carries a
-    digest of its text: a server finds only the function of its own version,
-    and uses the statement (with a warning) until ``kinto migrate`` installs it.
-    """
+    """``STATES`` as a PL/pgSQL function, installed by ``kinto migrate``: each
+    connection plans it once (planning a statement was half its cost). Its name
+    carries a digest of its text: a server uses only its own version's function,
+    and the statement (with a warning) until ``kinto migrate`` installs it."""
 
     # SQLAlchemy's placeholders: ``:name``, but not ``::`` casts.
     PLACEHOLDER = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
@@ -320,14 +316,11 @@ class StatesFunction:
                 logger.info(f"kinto_changes: function {self.name} installed.")
 
 
-# ``storage.list_all`` for the list's entries, each row's JSON read as text and
-# all of them parsed in one call with Kinto's parser (rapidjson): psycopg2
-# parses ``jsonb`` with the standard library's ``json``, a call per row, the
-# largest part of the answer for a list of 10,000 entries. It mirrors Kinto's
-# query (``kinto.core.storage.postgresql.Storage.list_all``) for the filters,
-# sorts and pagination rules the list builds; for any other (``like_``,
-# ``contains_``, nested fields, pagination past a missing field), the list
-# asks ``list_all`` itself.
+# ``storage.list_all`` for the list's entries: Kinto's query
+# (``kinto.core.storage.postgresql.Storage.list_all``) for the filters, sorts and
+# pagination rules the list builds (``None`` for any other), with the rows' JSON
+# parsed in one call by Kinto's parser (rapidjson): psycopg2 parses ``jsonb``
+# row by row with the standard ``json``, most of a 10,000-entry list's cost.
 LIST = """
 SELECT id, as_epoch(last_modified) AS last_modified, data::TEXT AS data
   FROM objects
@@ -347,34 +340,7 @@ OPERATORS = {
     COMPARISON.MIN: ">=",
 }
 MISSING_MATCHES = {COMPARISON.NOT, COMPARISON.EXCLUDE, COMPARISON.GT, COMPARISON.MIN}
-
-
-def list_entries(storage: StorageBase, max_fetch_size: int, **query) -> list[dict] | None:
-    """What ``storage.list_all(RESOURCE_NAME, PARENT_ID, **query)`` returns,
-    or ``None`` for a query this does not translate."""
-    holders = {"parent_id": PARENT_ID, "resource_name": RESOURCE_NAME}
-    where = all_of(query.get("filters") or [], "f", holders)
-    rules = query.get("pagination_rules") or []
-    alternatives = [all_of(rule, f"r{i}_", holders) for i, rule in enumerate(rules)]
-    if where is None or None in alternatives:
-        return None
-    conditions = [where] if query.get("include_deleted") else ["NOT deleted", where]
-    if alternatives:
-        conditions.append("(" + " OR ".join(f"({rule})" for rule in alternatives) + ")")
-    sorting = query.get("sorting") or []
-    sorts = [sort_expression(sort, f"s{i}", holders) for i, sort in enumerate(sorting)]
-    limit = query.get("limit")
-    holders["limit"] = min(max_fetch_size + 1, limit) if limit else max_fetch_size
-    sql = LIST.format(
-        conditions="".join(f" AND {c}" for c in conditions),
-        sorting=f"ORDER BY {', '.join(sorts)}" if sorts else "",
-    )
-    with storage.client.connect(readonly=True) as conn:
-        rows = conn.execute(sqlalchemy.text(sql), holders).fetchall()
-    entries = json.loads(f"[{','.join(row.data for row in rows)}]")
-    for entry, row in zip(entries, rows, strict=True):
-        entry["id"], entry["last_modified"] = row.id, row.last_modified
-    return entries
+MANY = {COMPARISON.IN: "= ANY", COMPARISON.EXCLUDE: "<> ALL"}
 
 
 def all_of(filters: list[Filter], prefix: str, holders: dict) -> str | None:
@@ -385,20 +351,18 @@ def all_of(filters: list[Filter], prefix: str, holders: dict) -> str | None:
 
 def condition(f: Filter, name: str, holders: dict) -> str | None:
     """A filter in SQL, as Kinto writes it, with its values in ``holders``."""
-    many = f.operator in (COMPARISON.IN, COMPARISON.EXCLUDE)
+    many = MANY.get(f.operator)
     if "." in f.field or f.value is MISSING or (many and not f.value):
         return None  # Kinto's ``IN (NULL)`` for an empty list: its own query.
     if f.field in ("id", "last_modified"):
-        column = f.field
         value = str(f.value) if f.field == "id" and isinstance(f.value, int) else f.value
         as_sql = "from_epoch(:{})" if f.field == "last_modified" else ":{}"
         if f.operator in OPERATORS:
             holders[name] = value
-            return f"{column} {OPERATORS[f.operator]} {as_sql.format(name)}"
-        if f.operator in (COMPARISON.IN, COMPARISON.EXCLUDE) and f.field == "id":
+            return f"{f.field} {OPERATORS[f.operator]} {as_sql.format(name)}"
+        if many and f.field == "id":
             holders[name] = [str(v) for v in value]
-            test = "= ANY" if f.operator == COMPARISON.IN else "<> ALL"
-            return f"id {test}(CAST(:{name} AS TEXT[]))"
+            return f"id {many}(CAST(:{name} AS TEXT[]))"
         return None
     holders[f"{name}_field"] = f.field
     column = f"data->:{name}_field"
@@ -407,10 +371,9 @@ def condition(f: Filter, name: str, holders: dict) -> str | None:
     if f.operator in OPERATORS:
         holders[name] = json.dumps(f.value)
         sql = f"{column} {OPERATORS[f.operator]} CAST(:{name} AS JSONB)"
-    elif f.operator in (COMPARISON.IN, COMPARISON.EXCLUDE):
+    elif many:
         holders[name] = [json.dumps(v) for v in f.value]
-        test = "= ANY" if f.operator == COMPARISON.IN else "<> ALL"
-        sql = f"{column} {test}(CAST(:{name} AS JSONB[]))"
+        sql = f"{column} {many}(CAST(:{name} AS JSONB[]))"
     elif f.operator == COMPARISON.CONTAINS_ANY:
         holders[name] = [json.dumps(v) for v in f.value]
         elements = f"(SELECT array_agg(e) FROM jsonb_array_elements({column}) AS e)"

@@ -38,8 +38,6 @@ class Timestamp(QueryParameter):
 
     def deserialize(self, cstruct=colander.null):
         value = super().deserialize(cstruct)
-        if isinstance(value, int):
-            value = str(value)
         unquoted = value[1:-1] if re.fullmatch(r'".*"', value) else value
         if not DIGITS.fullmatch(unquoted) or int(unquoted) > MAX_TIMESTAMP:
             raise colander.Invalid(

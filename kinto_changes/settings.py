@@ -1,9 +1,7 @@
-"""Read and validate the plugin settings, once, at startup.
-
-Every setting can be spelled ``kinto.changes.<key>`` (short spelling) or
-``kinto.event_listeners.changes.<key>`` (the original listener spelling).
-Kinto stores them without the ``kinto.`` prefix, and only applies environment
-overrides to keys present in the ini file, so the environment is read here too.
+"""Read and validate the plugin settings, once, at startup: each is spelled
+``kinto.changes.<key>`` or ``kinto.event_listeners.changes.<key>`` (the original
+listener's spelling). Kinto stores them without ``kinto.``, and applies
+environment overrides only to keys in the ini file: the environment is read here.
 """
 
 import os
@@ -91,17 +89,14 @@ class ChangesSettings:
 
     @cached_property
     def monitored_entry_ids(self) -> tuple[str, ...]:
-        return tuple(sorted(entry_id(self.http_host, *key) for key in self.monitored_collections))
+        """Of the monitored collections outside the monitored buckets."""
+        keys = [(b, c) for b, c in self.monitored_collections if b not in self.monitored_buckets]
+        return tuple(sorted(entry_id(self.http_host, *key) for key in keys))
 
     def since_horizon(self, now: int) -> int:
-        """The oldest ``_since`` served (older ones are redirected), 0 if none.
-
-        Access changes older than this are forgotten, and tombstones older
-        than this are shown to nobody: who could read them is forgotten too.
-        """
-        if self.since_max_age_days < 0:
-            return 0
-        return now - self.since_max_age_days * DAY_MSEC
+        """The oldest ``_since`` served (older ones are redirected), 0 if none;
+        older access changes are forgotten, and older tombstones shown to nobody."""
+        return 0 if self.since_max_age_days < 0 else now - self.since_max_age_days * DAY_MSEC
 
     @property
     def list_uri(self) -> str:
@@ -109,12 +104,9 @@ class ChangesSettings:
 
     def may_monitor_bucket(self, bucket_id: str) -> bool:
         """Whether some collection of this bucket may be monitored."""
-        bucket_uri = f"/buckets/{bucket_id}"
-        if bucket_uri in self.excluded_collections:
-            return False
-        return self.monitors_everything or any(
-            uri == bucket_uri or uri.startswith(f"{bucket_uri}/") for uri in self.collections
-        )
+        buckets = {*self.monitored_buckets, *(b for b, _ in self.monitored_collections)}
+        excluded = bucket_id in self.excluded_buckets
+        return not excluded and (self.monitors_everything or bucket_id in buckets)
 
     def is_monitored(self, bucket_id: str, collection_id: str) -> bool:
         """Whether changes of this collection are listed (set lookups only)."""
@@ -139,11 +131,8 @@ def collection_ids(uris: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 
 
 def load(settings: Mapping, environ: Mapping | None = None) -> ChangesSettings:
-    """Build the plugin settings from Kinto's (unprefixed) settings.
-
-    :raises ConfigurationError: naming the key and the value when a value is
-        malformed or when two spellings disagree.
-    """
+    """Build the plugin settings from Kinto's (unprefixed) settings; raise
+    ``ConfigurationError`` naming the key for a malformed value or disagreeing spellings."""
     reader = _Reader(settings, os.environ if environ is None else environ)
     _check_listener_filters(reader)
 
@@ -187,50 +176,33 @@ def load(settings: Mapping, environ: Mapping | None = None) -> ChangesSettings:
     )
 
 
+@dataclass(frozen=True)
 class _Reader:
     """Look a setting up under every spelling, environment first."""
 
-    def __init__(self, settings: Mapping, environ: Mapping) -> None:
-        self.settings = settings
-        self.environ = environ
+    settings: Mapping
+    environ: Mapping
 
     def get(self, name: str, default=None, aliases: tuple[str, ...] = ()) -> tuple[str, object]:
         keys = [SHORT_PREFIX + n for n in (name, *aliases)] + [LISTENER_PREFIX + name]
-        return self._first_agreeing(keys, default)
+        return self.get_plain(*keys, default=default)
 
-    def get_plain(self, key: str) -> tuple[str, object]:
-        return self._first_agreeing([key], None)
-
-    def _first_agreeing(self, keys: list[str], default) -> tuple[str, object]:
-        from_env = {}
-        for key in keys:
-            for env_name in env_names(key):
-                if env_name in self.environ:
-                    from_env[env_name] = self.environ[env_name]
-        found = from_env or {k: self.settings[k] for k in keys if k in self.settings}
-        if not found:
-            return keys[0], default
-        distinct = {_normalized(v) for v in found.values()}
-        if len(distinct) > 1:
+    def get_plain(self, *keys: str, default=None) -> tuple[str, object]:
+        """``(key, value)`` of the first key set, if every key set agrees."""
+        # The environment variables that override a key, as Kinto names them.
+        upper = [key.replace(".", "_").replace("-", "_").upper() for key in keys]
+        env = {n: self.environ[n] for u in upper for n in (u, f"KINTO_{u}") if n in self.environ}
+        found = env or {key: self.settings[key] for key in keys if key in self.settings}
+        if len({" ".join(aslist(str(value))) for value in found.values()}) > 1:
             listed = ", ".join(f"{k}={v!r}" for k, v in found.items())
             raise ConfigurationError(f"Conflicting values for the same setting: {listed}")
-        return next(iter(found.items()))
-
-
-def env_names(key: str) -> list[str]:
-    """Environment variables that override a setting, as Kinto names them."""
-    name = key.replace(".", "_").replace("-", "_").upper()
-    return [name, f"KINTO_{name}"]
-
-
-def _normalized(value: object) -> str:
-    return " ".join(aslist(str(value)))
+        return next(iter(found.items()), (keys[0], default))
 
 
 def _check_listener_filters(reader: _Reader) -> None:
     # Under the listener spelling, Kinto reads ``resources`` as resource names.
     key = LISTENER_PREFIX + "resources"
-    _, value = reader._first_agreeing([key], "")
+    _, value = reader.get_plain(key, default="")
     uris = [v for v in aslist(str(value)) if v.startswith("/")]
     if uris:
         raise ConfigurationError(
@@ -239,16 +211,13 @@ def _check_listener_filters(reader: _Reader) -> None:
         )
 
 
-# What the listener must receive when nothing is configured: the list then
-# shows each reader what they may read, which these events change.
-ACCESS_RESOURCES = ("bucket", "collection", "group")
-ACCESS_ACTIONS = ("create", "update", "delete")
-
-
 def _check_listener_follows_access(reader: _Reader) -> None:
-    # Kinto passes the listener only the events its ``resources`` and
-    # ``actions`` keys let through.
-    for name, needed in (("resources", ACCESS_RESOURCES), ("actions", ACCESS_ACTIONS)):
+    # Kinto passes the listener only the events these keys let through.
+    needs = {
+        "resources": ("bucket", "collection", "group"),
+        "actions": ("create", "update", "delete"),
+    }
+    for name, needed in needs.items():
         key = LISTENER_PREFIX + name
         _, value = reader.get_plain(key)
         missing = [n for n in needed if value is not None and n not in aslist(str(value))]

@@ -23,47 +23,27 @@ def entry_id(host: str, bucket_id: str, collection_id: str) -> str:
     return str(uuid.UUID(digest))
 
 
-def newest_cursor_of(storage: StorageBase, resource_name: str, parent_id: str) -> int:
+def newest_cursor_of(
+    storage: StorageBase, resource_name: str, parent_id: str, filters=None
+) -> int:
     """The newest ``last_modified`` of these objects, 0 if none (a read)."""
-    newest = storage.list_all(
-        resource_name=resource_name, parent_id=parent_id, sorting=[NEWEST_FIRST], limit=1
-    )
+    query = dict(resource_name=resource_name, parent_id=parent_id, filters=filters)
+    newest = storage.list_all(**query, sorting=[NEWEST_FIRST], limit=1)
     return newest[0]["last_modified"] if newest else 0
 
 
 def iter_objects(
-    storage: StorageBase,
-    resource_name: str,
-    parent_id: str,
-    filters: list[Filter] | None = None,
-    include_deleted: bool = False,
-    limit: int | None = None,
+    storage: StorageBase, resource_name: str, parent_id: str, filters=(), limit=None, **query
 ) -> Iterator[dict]:
-    """Every object of one parent (or the ``limit`` newest), newest first.
-
-    ``list_all`` stops at ``storage_max_fetch_size`` objects; ask page after
-    page. Within one parent, ``last_modified`` is unique, so it is an exact
-    keyset.
-    """
-    fetch = functools.partial(
-        storage.list_all,
-        resource_name=resource_name,
-        parent_id=parent_id,
-        sorting=[NEWEST_FIRST],
-        include_deleted=include_deleted,
-    )
-    return iter_pages(fetch, filters or [], limit)
+    """Every object of one parent (or the ``limit`` newest), newest first, page
+    after page: ``list_all`` stops at ``storage_max_fetch_size`` objects."""
+    query.update(resource_name=resource_name, parent_id=parent_id, sorting=[NEWEST_FIRST])
+    return iter_pages(functools.partial(storage.list_all, **query), list(filters), limit)
 
 
-def iter_pages(
-    fetch: Callable[..., list[dict]],
-    filters: list[Filter],
-    limit: int | None = None,
-) -> Iterator[dict]:
-    """What ``fetch(filters=..., limit=...)`` returns, page after page, up to ``limit``.
-
-    ``fetch`` must sort newest first on a unique ``last_modified``.
-    """
+def iter_pages(fetch: Callable[..., list], filters: list[Filter], limit=None) -> Iterator[dict]:
+    """What ``fetch(filters=..., limit=...)`` returns, page after page, up to
+    ``limit``: ``fetch`` sorts newest first on a unique ``last_modified`` (a keyset)."""
     before = []
     while limit is None or limit > 0:
         page = fetch(filters=[*filters, *before], limit=limit)

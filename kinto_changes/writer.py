@@ -1,16 +1,9 @@
-"""The writer: the list entries and their commit-ordered cursor.
+"""The writer: the list entries and their commit-ordered cursor (docs/design.rst).
 
-One entry per monitored collection, stored with Kinto's storage API under a
-parent id that no bucket or collection URI can prefix (Kinto's memory backend
-purges and matches parent ids by prefix).
-
-The storage ``last_modified`` of an entry is its *cursor*: unique, increasing
-in commit order. The collection's exact records timestamp is kept in the
-entry's data (``RECORDS_TIMESTAMP``), and served as ``last_modified``.
-
-The cursor rule: each entry written takes ``max(previous cursor + 1,
-min(records timestamp, now))``, under a lock held until the transaction
-commits (:class:`MemoryBackend`, or :mod:`kinto_changes.postgresql`).
+Entries live under a parent id that no bucket or collection URI can prefix
+(Kinto's memory backend matches parent ids by prefix). An entry's storage
+``last_modified`` is its cursor, unique and increasing in commit order; its
+records timestamp is in ``RECORDS_TIMESTAMP``, served as ``last_modified``.
 """
 
 import contextlib
@@ -44,14 +37,12 @@ RECORDS_TIMESTAMP = "_timestamp"
 
 @dataclass(frozen=True)
 class Change:
-    """A monitored collection touched by a transaction (created, changed or
-    deleted: the writer checks under the lock whether it still exists)."""
+    """A monitored collection touched by a transaction (whether it still
+    exists is read under the lock)."""
 
     bucket_id: str
     collection_id: str
-    # True when the event may have changed its permissions: the writer
-    # resolves its readers again.
-    access_changed: bool = False
+    access_changed: bool = False  # Its permissions may have changed.
 
 
 @dataclass
@@ -64,9 +55,6 @@ class Pending:
     updated_buckets: list[str] = field(default_factory=list)
     # Principals whose access changed otherwise: members who joined or left a group.
     concerned: set[str] = field(default_factory=set)
-
-    def __bool__(self) -> bool:
-        return any((self.changes, self.deleted_buckets, self.updated_buckets, self.concerned))
 
 
 @dataclass(frozen=True)
@@ -117,11 +105,8 @@ def read_states(storage: StorageBase, host: str, keys: list[tuple[str, str]]) ->
 
 
 class MemoryBackend:
-    """Kinto's memory backend, through its public storage API: correct, and
-    fast for writes only (reads scan every entry, as Kinto's own reads do).
-
-    Cursors are assigned by the threads of one process (its data lives there).
-    """
+    """Kinto's memory backend, through its public storage API: correct, fast for
+    writes only; cursors are assigned by the threads of one process."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -194,13 +179,12 @@ class EntryWriter:
             self._read_buckets(states, changed, pending)
             readers = self._readers(states, changed)
             for (bucket_id, collection_id), state in states.items():
-                # Also for record changes: Kinto checks the collection when a
-                # request starts, and another request can delete it before the
-                # record commits.
+                # Also for record writes: another request may have deleted the
+                # collection since Kinto checked it.
                 if state.exists:
                     self.upsert(bucket_id, collection_id, state, readers)
                 elif not state.entry:  # Never listed (created and deleted at once).
-                    self.tombstone(bucket_id, collection_id, state, self.before.get(bucket_id))
+                    self.tombstone(bucket_id, collection_id)
             self.bury(gone, [key for key, state in states.items() if not state.exists])
             self._write_buckets()
             self._log_access_change()
@@ -221,22 +205,17 @@ class EntryWriter:
         }
         stored = stored_buckets_readers(self.storage, PARENT_ID, bucket_ids)
         self.before = {bid: stored.get(bid) for bid in bucket_ids}
-        # A bucket that this transaction wrote and did not delete exists: on
-        # PostgreSQL, its row lock holds a concurrent deletion until we commit
-        # (Kinto's memory backend has no transactions to isolate anyway).
+        # A bucket this transaction wrote and did not delete exists (on PostgreSQL,
+        # its row lock holds a concurrent deletion until we commit).
         written = set(pending.updated_buckets) - set(pending.deleted_buckets)
         existing = [b for b in bucket_ids if b in written or bucket_exists(self.storage, b)]
         self.after = buckets_readers(self.permission, existing)
 
     def _write_buckets(self) -> None:
-        """Store the principals of the buckets that changed, appeared or went.
-
-        Their collections' entries are left alone: readers see a bucket's
-        collections through its record. Who gained or lost one of its
-        principals is concerned by the change (not for a new record: a new
-        bucket has no collection yet, and an entry written before this record
-        existed holds its bucket's principals too).
-        """
+        """Store the principals of the buckets that changed, appeared or went
+        (not their entries: readers see a bucket's collections through it).
+        Who gained or lost one is concerned, unless the record is new (no
+        collection yet, or entries holding the bucket's principals too)."""
         for bucket_id, before in self.before.items():
             after = self.after.get(bucket_id)
             if after == before:
@@ -268,11 +247,8 @@ class EntryWriter:
         return {*old_readers, *before} - {*new_readers, *after}
 
     def _readers(self, states: dict, access_changed: set) -> dict[tuple[str, str], list[str]]:
-        """The readers to resolve again: where access changed, where never
-        resolved, and for a collection back after a tombstone.
-
-        Only with nothing configured: otherwise every reader sees every entry.
-        """
+        """The readers to resolve again (only with nothing configured): where
+        access changed, where never resolved, for a collection back after a tombstone."""
         if not self.settings.monitors_everything:
             return {}
         keys = [
@@ -281,7 +257,7 @@ class EntryWriter:
             if state.exists
             and (key in access_changed or READERS not in state.entry or state.entry.get("deleted"))
         ]
-        return collections_readers(self.permission, keys) if keys else {}
+        return collections_readers(self.permission, keys)
 
     def upsert(
         self, bucket_id: str, collection_id: str, state: CollectionState, readers: dict
@@ -293,30 +269,25 @@ class EntryWriter:
         entry = state.entry
         new_readers = readers.get((bucket_id, collection_id), entry.get(READERS))
         moved = entry.get("deleted") or entry.get(RECORDS_TIMESTAMP) != timestamp
-        # Kinto notifies the events of a /batch sub-request even when a later
-        # 409 rolled it back: an unchanged entry keeps its cursor, so that
-        # pollers are not told about a change that did not happen. New
-        # readers get a new cursor, dated now (the records timestamp is
-        # unchanged), so that their ``_since`` polls show what they may now
-        # read; those who may no longer read it are concerned by the change.
+        # An unchanged entry keeps its cursor (Kinto notifies the events of a
+        # /batch sub-request a 409 rolled back); new readers get a cursor dated
+        # now, which their ``_since`` polls show.
         if moved or entry.get(READERS) != new_readers:
-            extra = {RECORDS_TIMESTAMP: timestamp}
-            if new_readers is not None:
-                extra[READERS] = new_readers
-            # Also when a collection comes back: the readers of its tombstone
-            # that may not read it now had it in their view.
+            # Also when it comes back: its tombstone's readers had it in view.
             self.concerned |= self._lost(bucket_id, entry.get(READERS, ()), new_readers or ())
-            self.write_entry(bucket_id, collection_id, timestamp if moved else self.now, extra)
+            cursor = self.next_cursor(timestamp if moved else self.now)
+            host = self.settings.http_host
+            new = {"bucket": bucket_id, "collection": collection_id, "host": host}
+            new |= {"last_modified": cursor, RECORDS_TIMESTAMP: timestamp}
+            if new_readers is not None:
+                new[READERS] = new_readers
+            store(self.storage, entry_id(host, bucket_id, collection_id), new)
 
-    def tombstone(
-        self, bucket_id: str, collection_id: str, state: CollectionState, bucket_readers
-    ) -> None:
-        if not state.entry.get("deleted"):
-            self.next_cursor()
-            entry = {**state.entry, "bucket": bucket_id, "collection": collection_id}
-            tombstone = tombstone_of(entry, self.settings.http_host, bucket_readers, self.cursor)
-            object_id = entry_id(self.settings.http_host, bucket_id, collection_id)
-            store(self.storage, object_id, tombstone)
+    def tombstone(self, bucket_id: str, collection_id: str) -> None:
+        entry = {"bucket": bucket_id, "collection": collection_id}
+        host = self.settings.http_host
+        tombstone = tombstone_of(entry, host, None, self.next_cursor())
+        store(self.storage, entry_id(host, bucket_id, collection_id), tombstone)
 
     def bury(self, bucket_ids: list[str], keys: list[tuple[str, str]]) -> None:
         """Tombstones for every live entry of these deleted buckets and
@@ -329,19 +300,6 @@ class EntryWriter:
                 self.storage, host, first, self.before, bucket_ids=bucket_ids, entry_ids=entry_ids
             )
             self.cursor = first + buried - 1 if buried else newest
-
-    def write_entry(self, bucket_id: str, collection_id: str, timestamp: int, extra: dict) -> None:
-        self.next_cursor(timestamp)
-        extra.setdefault(RECORDS_TIMESTAMP, self.cursor)
-        entry = {
-            "bucket": bucket_id,
-            "collection": collection_id,
-            "host": self.settings.http_host,
-            "last_modified": self.cursor,
-            **extra,
-        }
-        object_id = entry_id(self.settings.http_host, bucket_id, collection_id)
-        store(self.storage, object_id, entry)
 
 
 def live_entries(storage: StorageBase, host: str, field: str, values) -> dict[str, dict]:
@@ -357,11 +315,8 @@ def live_entries(storage: StorageBase, host: str, field: str, values) -> dict[st
 
 
 def tombstone_of(entry: dict, host: str, bucket_readers, cursor: int) -> dict:
-    """A collection's entry once it is deleted, at ``cursor`` (its timestamp too).
-
-    Kinto deleted the permissions of the collection (and of its bucket, when
-    the bucket is deleted): the tombstone keeps the principals they had.
-    """
+    """A collection's entry once it is deleted, at ``cursor`` (its timestamp too),
+    keeping the principals of the collection and its bucket (Kinto deletes them)."""
     tombstone = {
         "bucket": entry["bucket"],
         "collection": entry["collection"],

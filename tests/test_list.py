@@ -338,9 +338,8 @@ class TestRealMonitorBucket(ListTest):
 
 
 class TestMixedSelectionCounts(ListTest):
-    """Bucket URIs with collection URIs of other buckets select no storage
-    filter can express: the list reads those buckets' entries to the end,
-    whatever ``storage_max_fetch_size``, so counts and pages stay exact."""
+    """Bucket URIs with collection URIs of other buckets (two disjoint
+    alternatives): counts and pages stay exact, whatever ``storage_max_fetch_size``."""
 
     @classmethod
     def get_app_settings(cls, backend):
@@ -403,8 +402,7 @@ def icu_database_url() -> str:
 
 
 class TestMixedSelectionCollation(ListTest):
-    """The mixed selection sorts and pages in Python: the same order,
-    whatever the database's collation."""
+    """The mixed selection gives every entry once, whatever the database's collation."""
 
     backends = ("postgresql",)
 

@@ -1,9 +1,8 @@
 """The read path of the list and the write path of the entries.
 
 The list selects visible entries with storage filters
-(``visibility_filters``), exact unless bucket URIs and collection URIs of
-other buckets are mixed in the settings; then ``ChangesSettings.is_monitored``
-decides in Python.
+(``visibility_filters``) and disjoint alternatives (``monitored_rules``),
+exactly those ``ChangesSettings.is_monitored`` lists.
 The writer reads the newest cursor and the records timestamps in the same
 round trip as it takes the lock. Both must give the same answers as before.
 """
@@ -16,7 +15,7 @@ from kinto.core.storage.memory import apply_filters
 from kinto.core.utils import COMPARISON
 
 from kinto_changes.access import READERS, Reader
-from kinto_changes.listing import filters_are_exact, visibility_filters
+from kinto_changes.listing import monitored_rules, visibility_filters
 from kinto_changes.settings import ChangesSettings
 from kinto_changes.utils import entry_id
 from kinto_changes.writer import PARENT_ID, RESOURCE_NAME
@@ -78,12 +77,10 @@ def test_storage_filters_select_the_monitored_entries(settings, include_deleted)
     expected = monitored(settings, include_deleted)
     # Kinto's memory backend evaluates the filters as PostgreSQL does.
     selected = list(apply_filters(ENTRIES, visibility_filters(settings, include_deleted)))
-    if filters_are_exact(settings):
-        assert selected == expected
-    else:
-        assert [e for e in selected if settings.is_monitored(e["bucket"], e["collection"])] == (
-            expected
-        )
+    rules = monitored_rules(settings)
+    if rules:  # Disjoint: each entry is selected at most once.
+        selected = [e for rule in rules for e in apply_filters(selected, rule)]
+    assert sorted(selected, key=ENTRIES.index) == expected
 
 
 class TestListPaths(BaseWebTest):
@@ -241,7 +238,7 @@ class TestEntriesReaders(BaseWebTest):
 
 class TestPostgreSQLListReadsAsKinto(BaseWebTest):
     """On PostgreSQL the list reads its entries with its own SQL
-    (``postgresql.list_entries``): the same objects as ``storage.list_all``."""
+    (``PostgreSQLBackend.list_entries``): the same objects as ``storage.list_all``."""
 
     backends = ("postgresql",)
 
