@@ -8,7 +8,7 @@ LOWEST = .venv-lowest
 LOWEST_STAMP = $(LOWEST)/.installed
 BENCH_STAMP = $(VENV)/.bench-installed
 
-.PHONY: install serve demo test test-newest test-lowest lint format bench bench-quick clean
+.PHONY: install serve demo test test-newest test-lowest lint format bench bench-quick bench-long-poll clean
 
 $(STAMP): setup.py setup.cfg
 	python3 -m venv $(VENV)
@@ -65,6 +65,10 @@ bench: $(BENCH_STAMP)
 ## The same with N = 100 and 1,000 only: under 3 minutes.
 bench-quick: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py --quick
+
+## The long poll: wake latency, idle waiters' cost, polls saved (about 7 minutes).
+bench-long-poll: $(BENCH_STAMP)
+	$(BIN)/python bench/long_poll.py
 
 clean:
 	rm -rf $(VENV) $(LOWEST) *.egg-info .pytest_cache .coverage
