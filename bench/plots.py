@@ -103,7 +103,7 @@ def target_line(axis, threshold: float, sign: str, color: str) -> None:
         textcoords="offset points",
         ha="right",
         va="bottom",
-        fontsize="x-small",
+        fontsize="small",
         color=color,
     )
 
@@ -177,7 +177,7 @@ def list_cost(plt, ratios: Ratios):
     styles = {"the whole list": ("full", "list"), "its changeset": ("changeset", "list")}
     lines(axis, ratios, styles)
     ratio_axis(axis, ratios.sizes, "req/s ÷ GET /records of N", log=True)
-    axis.set_title("The list of N entries against a collection of N records")
+    axis.set_title("What does the whole list cost, against Kinto's /records?")
     legend(figure, names(ratios.backends), list(styles))
     return figure
 
@@ -202,7 +202,7 @@ def reader_cost(plt, ratios: Ratios):
         "_since=<ETag>": ("private", "since, reader"),
     }
     lines(axis, ratios, styles)
-    ratio_axis(axis, ratios.sizes, "req/s, reader of 100 ÷ anyone of N", log=True)
+    ratio_axis(axis, ratios.sizes, "req/s, reader ÷ anonymous (N entries)", log=True)
     axis.set_title("What does a reader who may read 100 collections pay?")
     legend(figure, names(ratios.backends), list(styles), target=False)
     return figure
