@@ -8,7 +8,7 @@ LOWEST = .venv-lowest
 LOWEST_STAMP = $(LOWEST)/.installed
 BENCH_STAMP = $(VENV)/.bench-installed
 
-.PHONY: install serve demo test test-newest test-lowest lint format bench bench-quick bench-long-poll clean
+.PHONY: install serve demo test test-newest test-lowest lint format bench bench-quick bench-long-poll bench-plots clean
 
 $(STAMP): setup.py setup.cfg
 	python3 -m venv $(VENV)
@@ -24,7 +24,7 @@ $(LOWEST_STAMP): setup.py setup.cfg .ci/kinto-lowest.txt
 	$(LOWEST)/bin/pip install --quiet -e ".[test]" -c .ci/kinto-lowest.txt
 	touch $(LOWEST_STAMP)
 
-# The benchmarks also draw their plot with matplotlib (the ``bench`` extra).
+# The benchmarks also draw their pictures with matplotlib (the ``bench`` extra).
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e ".[test,bench]"
 	touch $(BENCH_STAMP)
@@ -69,6 +69,10 @@ bench-quick: $(BENCH_STAMP)
 ## The long poll: wake latency, idle waiters' cost, polls saved (about 7 minutes).
 bench-long-poll: $(BENCH_STAMP)
 	$(BIN)/python bench/long_poll.py
+
+## Redraw docs/img/ from bench/results.json and bench/long_poll.json (no run).
+bench-plots: $(BENCH_STAMP)
+	$(BIN)/python bench/plots.py
 
 clean:
 	rm -rf $(VENV) $(LOWEST) *.egg-info .pytest_cache .coverage

@@ -14,7 +14,8 @@ database, waiters on the first, writes through the second):
   it learns of one, polling every 10 s or long polling with ``wait=25``, while
   a change commits every 15 to 45 s (time scaled down 5 times: 60 s).
 
-Prints a markdown table and writes ``bench/long_poll.json``.
+Prints a markdown table, writes ``bench/long_poll.json`` and draws
+``docs/img/long-poll.png`` (``bench/plots.py``).
 """
 
 import json
@@ -31,7 +32,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import servers  # noqa: E402
+from bench import plots, servers  # noqa: E402
 
 
 ALICE = servers.AUTH
@@ -192,6 +193,8 @@ def main() -> int:
             f"{poll_delay:.1f} s / {waits:.1f}, {wait_delay:.2f} s |"
         )
     (ROOT / "bench" / "long_poll.json").write_text(json.dumps(results, indent=2) + "\n")
+    drawn = plots.draw_long_poll(results)
+    print(f"Picture: {drawn.relative_to(ROOT)}" if drawn else "Picture: matplotlib not installed")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Summaries of a run: the markdown table, the targets, the JSON and the plot."""
+"""Summaries of a run: the markdown table, the targets and the JSON."""
 
 import json
 import statistics
@@ -12,7 +12,7 @@ from bench.loadgen import Sample
 BACKEND_NAMES = {"memory": "memory", "postgresql": "PostgreSQL"}
 TARGETS = tomllib.loads((Path(__file__).parent / "targets.toml").read_text())["target"]
 
-# (metric, variant) -> label in the table and the plot.
+# (metric, variant) -> label in the table.
 LABELS = {
     ("full", "list"): "full: list",
     ("full", "reference"): "full: /records reference",
@@ -258,77 +258,3 @@ def to_json(results: Results, meta: dict) -> dict:
 def write_json(path: Path, results: Results, meta: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(to_json(results, meta), indent=2) + "\n")
-
-
-STYLES = {  # (metric, variant) -> (color, line style)
-    ("full", "list"): ("tab:blue", "-"),
-    ("full", "reference"): ("tab:gray", "-"),
-    ("full", "reference, no plugin"): ("tab:gray", ":"),
-    ("since", "list"): ("tab:green", "-"),
-    ("notmod", "list"): ("tab:olive", "-"),
-    ("changeset", "list"): ("tab:purple", "-"),
-    ("changeset", "collection"): ("tab:pink", "-"),
-    ("write-1", "plugin"): ("tab:red", "-"),
-    ("write-1", "no plugin"): ("tab:red", ":"),
-    ("write-8", "plugin"): ("tab:orange", "-"),
-    ("write-8", "no plugin"): ("tab:orange", ":"),
-    # The configured side of ``private`` is ``full: list`` and ``since`` again.
-    ("private", "full, reader"): ("tab:blue", "--"),
-    ("private", "since, reader"): ("tab:green", "--"),
-}
-
-
-def plot(path: Path, results: Results, title: str) -> bool:
-    """Throughput against N, one line per endpoint, one panel per backend.
-
-    Returns False (and draws nothing) when matplotlib is not installed.
-    """
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:  # pragma: no cover
-        return False
-    backends = results.backends
-    figure, axes = plt.subplots(
-        1, len(backends), figsize=(6.5 * len(backends), 5.5), sharey=True, squeeze=False
-    )
-    for axis, backend in zip(axes[0], backends, strict=True):
-        for key, label in LABELS.items():
-            if key not in STYLES:
-                continue
-            points = [
-                (size, results.rps(backend, size, key))
-                for size in results.sizes
-                if results.rps(backend, size, key)
-            ]
-            if not points:
-                continue
-            color, style = STYLES[key]
-            xs, ys = zip(*points, strict=True)
-            axis.plot(xs, ys, style, color=color, marker="o", label=label, linewidth=2)
-        axis.set_xscale("log")
-        axis.set_yscale("log")
-        axis.set_xticks(results.sizes, [f"{s:,}" for s in results.sizes])
-        axis.minorticks_off()
-        axis.set_title(BACKEND_NAMES[backend])
-        axis.set_xlabel("N (monitored collections; records in the reference)")
-        axis.grid(True, which="major", alpha=0.3)
-    axes[0][0].set_ylabel("requests per second (median of rounds)")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    figure.legend(
-        handles,
-        labels,
-        loc="lower center",
-        ncol=4,
-        fontsize="small",
-        frameon=False,
-        handlelength=3.5,
-    )
-    figure.suptitle(title)
-    figure.tight_layout(rect=(0, 0.12, 1, 1))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return True

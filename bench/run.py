@@ -11,8 +11,8 @@ collection of N records through ``/batch``, then measures each metric round
 after round, alternating the variants, and keeps the median of the rounds.
 Last, new memory servers filled straight to the largest N give the memory
 target's peak RSS. Prints one markdown table and the targets, writes the JSON
-and the plot. The client runs on the same machine as the servers and the
-database.
+and draws the pictures of docs/performance.rst (``bench/plots.py``). The
+client runs on the same machine as the servers and the database.
 """
 
 import argparse
@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import report, scenarios, servers  # noqa: E402
+from bench import plots, report, scenarios, servers  # noqa: E402
 
 
 BENCH = ROOT / "bench"
@@ -199,12 +199,13 @@ def save(args, results: report.Results, table: str, info: dict) -> None:
     path = BENCH / "results" / f"{mode}-{stamp}.json"
     report.write_json(path, results, info)
     (BENCH / "results" / f"{mode}-{stamp}.md").write_text(table + "\n")
-    # The full run's plot is the one docs/performance.rst shows; a quick run keeps its own.
-    png = BENCH / "throughput.png" if mode == "full" else BENCH / "results" / f"{mode}.png"
-    title = f"kinto-changes, {info['cores']} shared cores, {info['cpu']}"
-    drawn = report.plot(png, results, title)
+    # The full run's pictures are the ones docs/performance.rst shows; other runs keep theirs.
+    images = plots.IMAGES if mode == "full" else BENCH / "results" / mode
+    drawn = plots.draw_bench(report.to_json(results, info), images)
     print(f"\nJSON: {path.relative_to(ROOT)}")
-    print(f"Plot: {png.relative_to(ROOT)}" if drawn else "Plot: matplotlib not installed")
+    print(
+        f"Pictures: {images.relative_to(ROOT)}/" if drawn else "Pictures: matplotlib not installed"
+    )
     print(f"Took {info['elapsed_seconds']} s")
 
 
