@@ -43,7 +43,7 @@ def includeme(config: Configurator) -> None:
     )
     registry.changes_forgetting = Forgetting()
     listen_url = registry.settings["storage_url"] if is_postgresql else None
-    registry.changes_waiting = Waiting(settings, registry.storage, listen_url)
+    registry.changes_waiting = Waiting(settings, registry.storage, listen_url, max_fetch_size)
 
     config.add_api_capability(
         "changes",

@@ -140,7 +140,7 @@ def concerned_by(principals: frozenset[str], news: dict) -> bool:
     buckets = news["buckets"]
     return any(
         not principals.isdisjoint(entry.get(READERS, ()))
-        or not principals.isdisjoint(buckets.get(entry["bucket"], ()))
+        or not principals.isdisjoint(buckets.get(entry.get("bucket"), ()))
         for entry in news["entries"]
     )
 

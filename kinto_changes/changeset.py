@@ -148,6 +148,7 @@ def list_changeset(request) -> dict:
 
     def read() -> tuple:
         model = ChangesModel(request)
+        seen = model.timestamp()  # Before the access check: a later change wakes it.
         redirect_if_access_changed(request, model)
         fetch = functools.partial(
             model.get_objects, sorting=[NEWEST_FIRST], include_deleted="_since" in query
@@ -156,7 +157,7 @@ def list_changeset(request) -> dict:
             model.timestamp, lambda: list(iter_pages(fetch, filters, query.get("_limit")))
         )
         body = changeset(request, {}, timestamp, [public_entry(entry) for entry in entries])
-        return body, timestamp, "_since" in query and not entries and model.waits_for()
+        return body, seen, "_since" in query and not entries and model.waits_for()
 
     set_list_cache_headers(request)
     return waited(request, read)

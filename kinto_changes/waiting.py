@@ -79,17 +79,20 @@ def waited(request, read: Callable[[], tuple]):
     the reader's principals; read again until the answer is final or the
     request's wait is over. An HTTP exception answer (``304``) is raised."""
     seconds = requested_seconds(request)
+    deadline = time.monotonic() + seconds * random.uniform(0.9, 1.0)
     answer, timestamp, waits_for = read()
     if seconds and waits_for is not False:
         waiting = request.registry.changes_waiting
-        deadline = time.monotonic() + seconds * random.uniform(0.9, 1.0)
         with waiting.admitted() as admitted:
-            while admitted and waits_for is not False and time.monotonic() < deadline:
-                # No connection held while waiting.
-                request.tm.commit()
-                request.tm.begin()
-                waiting.wait(Waiter(timestamp, waits_for), deadline)
-                answer, timestamp, waits_for = read()
+            try:
+                while admitted and waits_for is not False and time.monotonic() < deadline:
+                    # No connection held while waiting.
+                    request.tm.commit()
+                    request.tm.begin()
+                    waiting.wait(Waiter(timestamp, waits_for), deadline)
+                    answer, timestamp, waits_for = read()
+            except HTTPException as raised:  # E.g. the 307 of an access change.
+                answer = raised
         if admitted:
             response = answer if isinstance(answer, HTTPException) else request.response
             response.headers["Preference-Applied"] = f"wait={seconds}"
@@ -115,9 +118,11 @@ class Waiter:
 class Waiting:
     """The waiting requests of one process, and its watcher thread."""
 
-    def __init__(self, settings, storage, listen_url: str | None = None) -> None:
+    def __init__(self, settings, storage, listen_url=None, max_fetch_size=NEWS_LIMIT) -> None:
         self.settings = settings
         self.storage = storage
+        # ``list_all`` returns at most ``storage_max_fetch_size`` objects.
+        self.news_limit = min(NEWS_LIMIT, max_fetch_size)
         self.listen_url = listen_url  # PostgreSQL: follow other processes' commits.
         self.changed = threading.Condition()
         self.newest = 0  # The newest cursor known.
@@ -167,7 +172,7 @@ class Waiting:
             if not self.listen_url:  # Memory: commits of this process only.
                 with self.changed:
                     self.changed.wait_for(lambda: self.newest > self.dispatched, SAFETY_SECONDS)
-            elif listener is None and self.waiters and time.monotonic() >= retry_at:
+            elif listener is None and self.admitted_count and time.monotonic() >= retry_at:
                 listener = self.listen()
                 delay = RETRY_SECONDS[0] if listener else min(delay * 2, RETRY_SECONDS[1])
                 retry_at = time.monotonic() + delay
@@ -176,9 +181,17 @@ class Waiting:
                     self.changed.wait(POLL_SECONDS)
             else:
                 listener = self.receive(listener)
-            if self.listen_url and self.waiters:
+            if self.listen_url and self.admitted_count:
                 self.check()
-            if self.dispatch():
+            try:
+                dispatched = self.dispatch()
+            except Exception:  # The thread must live on: every waiter reads again.
+                logger.exception("kinto_changes: dispatching a change failed")
+                with self.changed:
+                    for waiter in self.waiters:
+                        waiter.woken.set()
+                dispatched = True
+            if dispatched:
                 # Changes that come meanwhile are dispatched together: a
                 # burst of writes costs a few reads per second.
                 time.sleep(DISPATCH_SECONDS)
@@ -194,7 +207,7 @@ class Waiting:
         for waiter in behind:
             if waiter.principals is not None and waiter.seen not in news:
                 news[waiter.seen] = self.read(
-                    functools.partial(news_after, self.storage, waiter.seen)
+                    functools.partial(news_after, self.storage, waiter.seen, self.news_limit)
                 )
             found = news.get(waiter.seen)
             if (
@@ -254,25 +267,23 @@ class Waiting:
             return None
 
 
-def news_after(storage, seen: int) -> dict | None:
-    """The entries and access changes after cursor ``seen``, with the
-    principals of their buckets and the newest cursor among them; ``None``
+def news_after(storage, seen: int, limit: int = NEWS_LIMIT) -> dict | None:
+    """The entries and access changes after cursor ``seen``, up to the newest
+    cursor read first (cursors follow commit order: all of them are committed,
+    whatever the two reads see), with the principals of their buckets; ``None``
     when there are too many (then every waiter reads its answer again)."""
-    after = [Filter("last_modified", seen, COMPARISON.GT)]
-    read = functools.partial(
-        storage.list_all, parent_id=PARENT_ID, filters=after, limit=NEWS_LIMIT + 1
-    )
+    newest = newest_cursor(storage)
+    between = [
+        Filter("last_modified", seen, COMPARISON.GT),
+        Filter("last_modified", newest, COMPARISON.MAX),
+    ]
+    read = functools.partial(storage.list_all, parent_id=PARENT_ID, filters=between, limit=limit)
     entries = read(resource_name=RESOURCE_NAME, include_deleted=True)
     access = read(resource_name=ACCESS)
-    if len(entries) > NEWS_LIMIT or len(access) > NEWS_LIMIT:
+    if len(entries) >= limit or len(access) >= limit:
         return None
     bucket_ids = sorted({entry["bucket"] for entry in entries if "bucket" in entry})
     buckets = stored_buckets_readers(storage, PARENT_ID, bucket_ids)
-    newest = max((change["last_modified"] for change in (*entries, *access)), default=seen)
-    return {
-        "seen": seen,
-        "newest": newest,
-        "entries": entries,
-        "access": access,
-        "buckets": buckets,
-    }
+    return dict(
+        seen=seen, newest=max(seen, newest), entries=entries, access=access, buckets=buckets
+    )
