@@ -81,6 +81,7 @@ def waited(request, read: Callable[[], tuple]):
     seconds = requested_seconds(request)
     deadline = time.monotonic() + seconds * random.uniform(0.9, 1.0)
     answer, timestamp, waits_for = read()
+    admitted = False
     if seconds and waits_for is not False:
         waiting = request.registry.changes_waiting
         with waiting.admitted() as admitted:
@@ -93,13 +94,12 @@ def waited(request, read: Callable[[], tuple]):
                     answer, timestamp, waits_for = read()
             except HTTPException as raised:  # E.g. the 307 of an access change.
                 answer = raised
-        if admitted:
-            response = answer if isinstance(answer, HTTPException) else request.response
-            response.headers["Preference-Applied"] = f"wait={seconds}"
-            response.headers["Cache-Control"] = "no-cache, no-store"
-            response.headers.pop("Expires", None)
+    response = answer if isinstance(answer, HTTPException) else request.response
+    if admitted:  # It waited.
+        response.headers["Preference-Applied"] = f"wait={seconds}"
+        response.headers["Cache-Control"] = "no-cache, no-store"
+        response.headers.pop("Expires", None)
     if request.registry.changes.wait_max_seconds:
-        response = answer if isinstance(answer, HTTPException) else request.response
         response.vary = (*(response.vary or ()), "Prefer")
     if isinstance(answer, HTTPException):
         raise answer
@@ -207,7 +207,9 @@ class Waiting:
         for waiter in behind:
             if waiter.principals is not None and waiter.seen not in news:
                 news[waiter.seen] = self.read(
-                    functools.partial(news_after, self.storage, waiter.seen, self.news_limit)
+                    functools.partial(
+                        news_after, self.storage, waiter.seen, newest, self.news_limit
+                    )
                 )
             found = news.get(waiter.seen)
             if (
@@ -267,12 +269,12 @@ class Waiting:
             return None
 
 
-def news_after(storage, seen: int, limit: int = NEWS_LIMIT) -> dict | None:
-    """The entries and access changes after cursor ``seen``, up to the newest
-    cursor read first (cursors follow commit order: all of them are committed,
-    whatever the two reads see), with the principals of their buckets; ``None``
-    when there are too many (then every waiter reads its answer again)."""
-    newest = newest_cursor(storage)
+def news_after(storage, seen: int, newest: int, limit: int = NEWS_LIMIT) -> dict | None:
+    """The entries and access changes with a cursor after ``seen`` and up to
+    ``newest``, a cursor already committed (cursors follow commit order: all
+    those before it are committed too, whatever the two reads see), with the
+    principals of their buckets; ``None`` when there are too many (then every
+    waiter reads its answer again)."""
     between = [
         Filter("last_modified", seen, COMPARISON.GT),
         Filter("last_modified", newest, COMPARISON.MAX),
@@ -284,6 +286,4 @@ def news_after(storage, seen: int, limit: int = NEWS_LIMIT) -> dict | None:
         return None
     bucket_ids = sorted({entry["bucket"] for entry in entries if "bucket" in entry})
     buckets = stored_buckets_readers(storage, PARENT_ID, bucket_ids)
-    return dict(
-        seen=seen, newest=max(seen, newest), entries=entries, access=access, buckets=buckets
-    )
+    return dict(seen=seen, newest=newest, entries=entries, access=access, buckets=buckets)
