@@ -10,7 +10,9 @@ watcher thread, which follows the newest cursor:
   connection, after which it reads the newest cursor once;
 - without LISTEN (refused on a hot standby, lost with a database restart), the
   watcher reads it every ``POLL_SECONDS`` while requests wait; with it, every
-  ``SAFETY_SECONDS``, in case notifications get lost (e.g. by pgbouncer).
+  ``SAFETY_SECONDS``, in case notifications get lost (e.g. by pgbouncer);
+- after ``IDLE_SECONDS`` without a waiting request, it stops and closes its
+  LISTEN connection (the next waiting request starts another).
 
 When it moves, the watcher reads what changed once, and wakes only the
 waiters it may concern; they read their answer again (docs/design.rst).
@@ -45,6 +47,7 @@ DISPATCH_SECONDS = 0.05
 # Changes read at most at once to tell whether they concern a waiter.
 NEWS_LIMIT = 1000
 RETRY_SECONDS = (5, 60)  # First and longest delay before LISTEN again.
+IDLE_SECONDS = 30
 
 
 def preferred_wait(header: str | None) -> int | None:
@@ -118,8 +121,16 @@ class Waiter:
 class Waiting:
     """The waiting requests of one process, and its watcher thread."""
 
-    def __init__(self, settings, storage, listen_url=None, max_fetch_size=NEWS_LIMIT) -> None:
+    def __init__(
+        self,
+        settings,
+        storage,
+        listen_url=None,
+        max_fetch_size=NEWS_LIMIT,
+        idle_seconds=IDLE_SECONDS,
+    ) -> None:
         self.settings = settings
+        self.idle_seconds = idle_seconds
         self.storage = storage
         # ``list_all`` returns at most ``storage_max_fetch_size`` objects.
         self.news_limit = min(NEWS_LIMIT, max_fetch_size)
@@ -168,7 +179,8 @@ class Waiting:
     def watch(self) -> None:
         """The watcher thread: follow the newest cursor, wake whom it concerns."""
         listener, retry_at, delay = None, 0.0, RETRY_SECONDS[0]
-        while True:
+        needed = time.monotonic()
+        while (needed := self.needed_since(needed)) is not None:
             if not self.listen_url:  # Memory: commits of this process only.
                 with self.changed:
                     self.changed.wait_for(lambda: self.newest > self.dispatched, SAFETY_SECONDS)
@@ -195,6 +207,22 @@ class Waiting:
                 # Changes that come meanwhile are dispatched together: a
                 # burst of writes costs a few reads per second.
                 time.sleep(DISPATCH_SECONDS)
+        if listener is not None:
+            with contextlib.suppress(Exception):
+                listener.close()
+
+    def needed_since(self, needed: float) -> float | None:
+        """When a request last waited (now, if one does); ``None`` once none
+        has for ``idle_seconds``: the watcher then stops, and a process that
+        serves no waiting request is not woken by every commit."""
+        with self.changed:
+            now = time.monotonic()
+            if self.admitted_count:
+                return now
+            if now - needed < self.idle_seconds:
+                return needed
+            self.watcher_pid = None  # The next admitted request starts another.
+            return None
 
     def dispatch(self) -> bool:
         """Wake the waiters that the changes after their cursor may concern:

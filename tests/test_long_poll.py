@@ -5,12 +5,14 @@ memory and on PostgreSQL; ``tests/test_long_poll_servers.py`` covers
 processes, a database restart and a hot standby.
 """
 
+import os
 import threading
 import time
 
 import pytest
+import sqlalchemy
 
-from .support import ALICE, BOB, LIST_URL, BaseWebTest, base_settings
+from .support import ALICE, BOB, LIST_URL, BaseWebTest, base_settings, postgresql_engine
 
 
 CHANGESET_URL = "/buckets/monitor/collections/changes/changeset"
@@ -251,6 +253,45 @@ class TestNoConnectionHeldWhileWaiting(LongPollTest):
 
     def test_a_write_gets_the_connection_and_wakes_the_waiter(self):
         self.create_collection("main", "cfr")
+        waiter = self.waiter(f"{LIST_URL}?_since={self.list_etag()}")
+        response = self.woken_by(waiter, lambda: self.create_record("main", "cfr"))
+        assert [e["collection"] for e in response.json["data"]] == ["cfr"]
+
+
+class TestWatcherStopsWhenIdle(LongPollTest):
+    """A process that serves no waiting request has no watcher (and on
+    PostgreSQL no LISTEN connection, woken by every commit); the next
+    waiting request starts them again."""
+
+    IDLE_SECONDS = 0.5
+
+    def setup_method(self):
+        self.create_collection("main", "cfr")
+        # Shortened for the test (30 s in a server).
+        self.app.app.registry.changes_waiting.idle_seconds = self.IDLE_SECONDS
+
+    def watchers(self) -> set:
+        """The watcher threads and LISTEN connections of this test process."""
+        threads = {t for t in threading.enumerate() if t.name == "kinto_changes" and t.is_alive()}
+        if self.backend != "postgresql":
+            return threads
+        query = "SELECT pid FROM pg_stat_activity WHERE application_name = :name"
+        name = f"kinto_changes listener {os.getpid()}"
+        engine = postgresql_engine(poolclass=sqlalchemy.pool.NullPool)
+        with engine.connect() as conn:
+            return threads | set(conn.execute(sqlalchemy.text(query), {"name": name}).scalars())
+
+    def test_the_watcher_stops_when_idle_and_starts_again(self):
+        before = self.watchers()
+        waiter = self.waiter(f"{LIST_URL}?_since={self.list_etag()}")
+        self.woken_by(waiter, lambda: self.create_record("main", "cfr"))
+        started = self.watchers() - before
+        # A thread, and on PostgreSQL its LISTEN connection.
+        assert len(started) == (2 if self.backend == "postgresql" else 1)
+
+        time.sleep(self.IDLE_SECONDS + 1.5)
+        assert not started & self.watchers()
+
         waiter = self.waiter(f"{LIST_URL}?_since={self.list_etag()}")
         response = self.woken_by(waiter, lambda: self.create_record("main", "cfr"))
         assert [e["collection"] for e in response.json["data"]] == ["cfr"]
