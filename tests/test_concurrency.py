@@ -10,6 +10,8 @@ the counts.
 import threading
 import time
 
+import pytest
+
 from .server import KintoServer
 from .traffic import (
     Poller,
@@ -22,6 +24,10 @@ from .traffic import (
     server_settings,
     summary,
 )
+
+
+# Server processes: `make test` runs these with the newest Kinto only.
+pytestmark = pytest.mark.processes
 
 
 COLLECTIONS = collection_names(60)

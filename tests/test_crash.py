@@ -15,6 +15,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+import pytest
 import requests
 import sqlalchemy
 
@@ -32,6 +33,10 @@ from .traffic import (
     server_settings,
     summary,
 )
+
+
+# Server processes: `make test` runs these with the newest Kinto only.
+pytestmark = pytest.mark.processes
 
 
 COLLECTIONS = collection_names(60)

@@ -35,6 +35,10 @@ from .rst_examples import (
 from .server import KintoServer
 
 
+# Server processes: `make test` runs these with the newest Kinto only.
+pytestmark = pytest.mark.processes
+
+
 ROOT = Path(__file__).parent.parent
 DOCUMENTS = [ROOT / "README.rst", *sorted((ROOT / "docs").glob("*.rst"))]
 DEMO = [sys.executable, str(ROOT / "demo" / "create_example_data.py")]

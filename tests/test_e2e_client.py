@@ -12,6 +12,10 @@ from .server import KintoServer, run_kinto
 from .support import BACKENDS, base_settings, ensure_postgresql, flush, make_app
 
 
+# Server processes: `make test` runs these with the newest Kinto only.
+pytestmark = pytest.mark.processes
+
+
 LIST = {"bucket": "monitor", "collection": "changes"}
 
 

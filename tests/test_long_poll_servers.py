@@ -30,6 +30,10 @@ from .support import (
 )
 
 
+# Server processes: `make test` runs these with the newest Kinto only.
+pytestmark = pytest.mark.processes
+
+
 WAKE_SECONDS = 1.0
 WAIT = {"changes.wait_max_seconds": 20, "changes.wait_max_requests": 2}
 

@@ -17,11 +17,16 @@ import statistics
 import threading
 import time
 
+import pytest
 import requests
 
 from .server import KintoServer
 from .support import ALICE, BOB, LIST_URL, base_settings
 from .traffic import empty_database
+
+
+# Server processes: `make test` runs these with the newest Kinto only.
+pytestmark = pytest.mark.processes
 
 
 SPAM_COLLECTIONS = 2000
