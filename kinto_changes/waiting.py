@@ -140,7 +140,9 @@ class Waiting:
         self.dispatched = 0  # The newest cursor the waiters were told about.
         self.waiters: set[Waiter] = set()
         self.admitted_count = 0
-        self.watcher_pid: int | None = None
+        self.watcher: threading.Thread | None = None
+        # When to try LISTEN again, and the delay after that if it fails.
+        self.listen_at, self.listen_delay = 0.0, RETRY_SECONDS[0]
 
     def moved(self, cursor: int) -> None:
         with self.changed:
@@ -152,12 +154,8 @@ class Waiting:
     def admitted(self) -> Iterator[bool]:
         """Whether one more request may wait (``wait_max_requests``)."""
         with self.changed:
-            admitted = self.admitted_count < self.settings.wait_max_requests
+            admitted = self.admitted_count < self.settings.wait_max_requests and self.watching()
             self.admitted_count += admitted
-            if admitted and self.watcher_pid != os.getpid():
-                # Started here, after the server forked its workers.
-                self.watcher_pid = os.getpid()
-                threading.Thread(target=self.watch, name="kinto_changes", daemon=True).start()
         try:
             yield admitted
         finally:
@@ -176,40 +174,41 @@ class Waiting:
             with self.changed:
                 self.waiters.discard(waiter)
 
-    def watch(self) -> None:
-        """The watcher thread: follow the newest cursor, wake whom it concerns."""
-        listener, retry_at, delay = None, 0.0, RETRY_SECONDS[0]
-        needed = time.monotonic()
-        while (needed := self.needed_since(needed)) is not None:
-            if not self.listen_url:  # Memory: commits of this process only.
-                with self.changed:
-                    self.changed.wait_for(lambda: self.newest > self.dispatched, SAFETY_SECONDS)
-            elif listener is None and self.admitted_count and time.monotonic() >= retry_at:
-                listener = self.listen()
-                delay = RETRY_SECONDS[0] if listener else min(delay * 2, RETRY_SECONDS[1])
-                retry_at = time.monotonic() + delay
-            elif listener is None:
-                with self.changed:
-                    self.changed.wait(POLL_SECONDS)
-            else:
-                listener = self.receive(listener)
-            if self.listen_url and self.admitted_count:
-                self.check()
+    def watching(self) -> bool:
+        """Whether the watcher runs, started if need be (with ``changed`` held).
+        It starts here, after the server forked its workers (a thread of the
+        parent is not alive in a child)."""
+        if self.watcher is None or not self.watcher.is_alive():
+            watcher = threading.Thread(target=self.watch, name="kinto_changes", daemon=True)
             try:
-                dispatched = self.dispatch()
-            except Exception:  # The thread must live on: every waiter reads again.
-                logger.exception("kinto_changes: dispatching a change failed")
-                with self.changed:
-                    for waiter in self.waiters:
-                        waiter.woken.set()
-                dispatched = True
-            if dispatched:
-                # Changes that come meanwhile are dispatched together: a
-                # burst of writes costs a few reads per second.
-                time.sleep(DISPATCH_SECONDS)
-        if listener is not None:
-            with contextlib.suppress(Exception):
-                listener.close()
+                watcher.start()
+            except RuntimeError as error:  # No thread left: answer at once.
+                logger.warning(f"kinto_changes: no watcher thread: {error}")
+                return False
+            self.watcher = watcher
+        return True
+
+    def watch(self) -> None:
+        """The watcher thread: follow the newest cursor, wake whom it concerns,
+        until no request has waited for ``idle_seconds``."""
+        listener = None
+        try:
+            needed = time.monotonic()
+            while (needed := self.needed_since(needed)) is not None:
+                listener = self.follow(listener)
+                if self.listen_url and self.admitted_count:
+                    self.check()
+                if self.dispatch_safely():
+                    # Changes that come meanwhile are dispatched together: a
+                    # burst of writes costs a few reads per second.
+                    time.sleep(DISPATCH_SECONDS)
+        finally:
+            if listener is not None:
+                with contextlib.suppress(Exception):
+                    listener.close()
+            with self.changed:
+                if self.watcher is threading.current_thread():  # It failed.
+                    self.watcher = None
 
     def needed_since(self, needed: float) -> float | None:
         """When a request last waited (now, if one does); ``None`` once none
@@ -221,8 +220,39 @@ class Waiting:
                 return now
             if now - needed < self.idle_seconds:
                 return needed
-            self.watcher_pid = None  # The next admitted request starts another.
+            self.watcher = None  # The next admitted request starts another.
             return None
+
+    def follow(self, listener):
+        """Until a commit may have moved the newest cursor, or a while; the
+        LISTEN connection to use next (``None``: none)."""
+        if not self.listen_url:  # Memory: commits of this process only.
+            with self.changed:
+                self.changed.wait_for(lambda: self.newest > self.dispatched, SAFETY_SECONDS)
+        elif listener is None and self.admitted_count and time.monotonic() >= self.listen_at:
+            listener = self.listen()
+            self.listen_delay = (
+                RETRY_SECONDS[0] if listener else min(self.listen_delay * 2, RETRY_SECONDS[1])
+            )
+            self.listen_at = time.monotonic() + self.listen_delay
+        elif listener is None:
+            with self.changed:
+                self.changed.wait(POLL_SECONDS)
+        else:
+            listener = self.receive(listener)
+        return listener
+
+    def dispatch_safely(self) -> bool:
+        """``dispatch()``, or when it fails, every waiter woken to read again
+        (the thread must live on)."""
+        try:
+            return self.dispatch()
+        except Exception:
+            logger.exception("kinto_changes: dispatching a change failed")
+            with self.changed:
+                for waiter in self.waiters:
+                    waiter.woken.set()
+            return True
 
     def dispatch(self) -> bool:
         """Wake the waiters that the changes after their cursor may concern:

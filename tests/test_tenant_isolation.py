@@ -60,12 +60,13 @@ def test_toggling_a_big_bucket_does_not_stall_another_tenant():
         }
         latencies = {variant: [] for variant in setups}
         try:
-            for turn in range(TURNS):
-                # Alternate which setup goes first, so neither always follows the other.
-                for variant in sorted(setups, reverse=turn % 2 == 1):
-                    toggler, victim = setups[variant]
-                    with toggler.toggling():
-                        latencies[variant] += bob_writes(victim)
+            with requests.Session() as session:  # Bob's.
+                for turn in range(TURNS):
+                    # Alternate which setup goes first, so neither always follows the other.
+                    for variant in sorted(setups, reverse=turn % 2 == 1):
+                        toggler, victim = setups[variant]
+                        with toggler.toggling():
+                            latencies[variant] += bob_writes(session, victim)
         finally:
             toggles = {variant: toggler.stop() for variant, (toggler, _) in setups.items()}
         # Leave the bucket as the plugin last saw it, then read the cursor.
@@ -78,10 +79,11 @@ def test_toggling_a_big_bucket_does_not_stall_another_tenant():
     print(
         f"\nvictim's median write: {medians['plugin'] * 1000:.1f} ms with the plugin, "
         f"{medians['no plugin'] * 1000:.1f} ms without (ratio {ratio:.2f}); "
-        f"toggles: {toggles}; ETag {lead_ms:+.0f} ms from the clock"
+        f"toggles while Bob wrote: {toggles}; ETag {lead_ms:+.0f} ms from the clock"
     )
-    # Alice toggled while Bob wrote, with the plugin as often as a tenant needs to hurt.
-    assert toggles["plugin"] >= TURNS * WRITES_PER_TURN / 3
+    # Alice toggled while Bob wrote, with the plugin at least half as often as
+    # without it: both setups were under a comparable load.
+    assert toggles["plugin"] >= max(TURNS, toggles["no plugin"] / 2)
     assert ratio <= MAX_RATIO
     assert lead_ms <= MAX_ETAG_LEAD_MS
 
@@ -90,10 +92,11 @@ class Toggler(threading.Thread):
     """Alice toggling ``spam``'s read permission, while told to."""
 
     def __init__(self, base: str):
-        super().__init__()
+        super().__init__(daemon=True)
         self.base = base
         self.toggles = 0
         self.toggles_during_writes = 0
+        self.failure = None
         self.wanted = threading.Event()
         self.idle = threading.Lock()  # Held while a toggle is under way.
         self.done = False
@@ -103,11 +106,18 @@ class Toggler(threading.Thread):
         with requests.Session() as session:
             while self.wanted.wait() and not self.done:
                 with self.idle:
+                    if not self.wanted.is_set() or self.done:
+                        continue  # Told to stop meanwhile.
                     permissions = PUBLIC if self.toggles % 2 == 0 else {"read": []}
                     response = session.patch(
-                        spam_url(self.base), json={"permissions": permissions}, headers=ALICE
+                        spam_url(self.base),
+                        json={"permissions": permissions},
+                        headers=ALICE,
+                        timeout=30,
                     )
-                    assert response.status_code == 200, response.text
+                    if response.status_code != 200:
+                        self.failure = response.text
+                        return
                     self.toggles += 1
 
     @contextlib.contextmanager
@@ -115,37 +125,38 @@ class Toggler(threading.Thread):
         """Toggles under way for the duration of the block, none after it."""
         started = self.toggles
         self.wanted.set()
+        deadline = time.monotonic() + 30
         while self.toggles == started:  # The loop is running.
-            assert self.is_alive(), "the toggles failed"
+            assert self.is_alive() and time.monotonic() < deadline, f"no toggle: {self.failure}"
             time.sleep(0.001)
         started = self.toggles
         try:
             yield
         finally:
-            self.toggles_during_writes += self.toggles - started
             self.wanted.clear()
-            with self.idle:  # The toggle under way has ended.
-                pass
+            assert self.idle.acquire(timeout=30), "a toggle never ended"
+            self.idle.release()
+            # The toggles that ran while Bob wrote, the last one included.
+            self.toggles_during_writes += self.toggles - started
 
     def stop(self) -> int:
+        """The toggles made while Bob wrote."""
         self.done = True
         self.wanted.set()
         self.join(timeout=30)
-        assert not self.is_alive()
         return self.toggles_during_writes
 
 
-def bob_writes(victim: str) -> list[float]:
+def bob_writes(session: requests.Session, victim: str) -> list[float]:
     """Latencies of a few of Bob's record writes into his own bucket."""
     latencies = []
-    with requests.Session() as session:
-        for _ in range(WRITES_PER_TURN):
-            started = time.perf_counter()
-            response = session.post(
-                f"{victim}/buckets/bob/collections/c/records", json={}, headers=BOB
-            )
-            latencies.append(time.perf_counter() - started)
-            assert response.status_code == 201, response.text
+    for _ in range(WRITES_PER_TURN):
+        started = time.perf_counter()
+        response = session.post(
+            f"{victim}/buckets/bob/collections/c/records", json={}, headers=BOB, timeout=30
+        )
+        latencies.append(time.perf_counter() - started)
+        assert response.status_code == 201, response.text
     return latencies
 
 
