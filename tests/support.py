@@ -63,6 +63,14 @@ def postgresql_engine(database: str | None = None, **kwargs) -> sqlalchemy.Engin
     return sqlalchemy.create_engine(url.set(database=database or url.database), **kwargs)
 
 
+def listen_connections(engine: sqlalchemy.Engine, pid: int) -> set[int]:
+    """The backend pids of the long poll's LISTEN connections of process ``pid``."""
+    query = "SELECT pid FROM pg_stat_activity WHERE application_name = :name"
+    with engine.connect() as conn:
+        name = f"kinto_changes listener {pid}"
+        return set(conn.execute(sqlalchemy.text(query), {"name": name}).scalars())
+
+
 def ensure_postgresql() -> None:
     """Create the test database if needed; skip (or fail in CI) if unreachable."""
     name = sqlalchemy.engine.make_url(POSTGRESQL_URL).database

@@ -12,7 +12,15 @@ import time
 import pytest
 import sqlalchemy
 
-from .support import ALICE, BOB, LIST_URL, BaseWebTest, base_settings, postgresql_engine
+from .support import (
+    ALICE,
+    BOB,
+    LIST_URL,
+    BaseWebTest,
+    base_settings,
+    listen_connections,
+    postgresql_engine,
+)
 
 
 CHANGESET_URL = "/buckets/monitor/collections/changes/changeset"
@@ -275,11 +283,8 @@ class TestWatcherStopsWhenIdle(LongPollTest):
         threads = {t for t in threading.enumerate() if t.name == "kinto_changes" and t.is_alive()}
         if self.backend != "postgresql":
             return threads
-        query = "SELECT pid FROM pg_stat_activity WHERE application_name = :name"
-        name = f"kinto_changes listener {os.getpid()}"
         engine = postgresql_engine(poolclass=sqlalchemy.pool.NullPool)
-        with engine.connect() as conn:
-            return threads | set(conn.execute(sqlalchemy.text(query), {"name": name}).scalars())
+        return threads | listen_connections(engine, os.getpid())
 
     def test_the_watcher_stops_when_idle_and_starts_again(self):
         before = self.watchers()

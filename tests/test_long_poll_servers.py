@@ -25,6 +25,7 @@ from .support import (
     base_settings,
     ensure_postgresql,
     flush,
+    listen_connections,
     make_app,
     postgresql_engine,
 )
@@ -76,14 +77,6 @@ def list_etag(url: str) -> int:
     return int(response.headers["ETag"].strip('"'))
 
 
-def listeners(engine: sqlalchemy.Engine, server: KintoServer) -> list[int]:
-    """The backend pids of the LISTEN connections of this server process."""
-    query = "SELECT pid FROM pg_stat_activity WHERE application_name = :name"
-    with engine.connect() as conn:
-        name = f"kinto_changes listener {server.process.pid}"
-        return list(conn.execute(sqlalchemy.text(query), {"name": name}).scalars())
-
-
 @pytest.fixture
 def two_processes():
     ensure_postgresql()
@@ -109,10 +102,10 @@ def test_a_lost_listen_connection_misses_nothing(two_processes):
     first, second = two_processes
     engine = postgresql_engine()
     waiter = Waiter(first.url, list_etag(first.url))
-    pids = listeners(engine, first)
+    pids = listen_connections(engine, first.process.pid)
     assert len(pids) == 1
     with engine.connect() as conn:
-        conn.execute(sqlalchemy.text("SELECT pg_terminate_backend(:pid)"), {"pid": pids[0]})
+        conn.execute(sqlalchemy.text("SELECT pg_terminate_backend(:pid)"), {"pid": pids.pop()})
     time.sleep(0.3)
     assert waiter.woken_by(lambda: put(second.url, "/buckets/main/collections/cfr/records/r")) == [
         "cfr"
@@ -120,9 +113,9 @@ def test_a_lost_listen_connection_misses_nothing(two_processes):
     # It listens again while requests wait.
     waiter = Waiter(first.url, list_etag(first.url))
     deadline = time.monotonic() + 10
-    while not listeners(engine, first) and time.monotonic() < deadline:
+    while not listen_connections(engine, first.process.pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert len(listeners(engine, first)) == 1
+    assert len(listen_connections(engine, first.process.pid)) == 1
     assert waiter.woken_by(lambda: put(second.url, "/buckets/main/collections/cfr/records/s")) == [
         "cfr"
     ]
